@@ -1,0 +1,96 @@
+"""Top-activation throughput against a plain forward pass, and peak memory at 1x and 4x the images.
+
+    python benchmarks/bench_top_activations.py [--images 1000] [--device cpu]
+
+Targets: throughput ratio >= 0.8 (top activations are at least 80% as fast as just running the model),
+and peak memory flat between 1x and 4x the images (the dataset is streamed, never held).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def best_of(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def throughput(images: int, device: str, batch_size: int) -> None:
+    import cnnvis_widgets as cv
+
+    model = cv.load_model("mini_alexnet", device=device)
+    x = torch.rand(images, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+
+    def plain_forward():
+        with torch.no_grad():
+            model.module.eval()
+            for start in range(0, images, batch_size):
+                model(x[start:start + batch_size].to(device))
+
+    forward = best_of(plain_forward)
+    print(f"plain forward, {images} images: {forward:.3f} s ({images / forward:.0f} img/s)")
+    for layer in ("conv1", "conv5", "fc8"):
+        t = best_of(lambda: cv.top_activations(model, x, layer, k=9, batch_size=batch_size, progress=False))
+        print(f"top_activations {layer:5s}: {t:.3f} s ({images / t:.0f} img/s)  ratio to forward {forward / t:.2f}")
+
+
+def peak_memory_child(images: int, device: str) -> None:
+    import cnnvis_widgets as cv
+
+    world = cv.datasets.shapeworld(split=None)
+    model = cv.load_model("mini_alexnet", device=device)
+    subset = torch.utils.data.Subset(world, range(images))
+    cv.top_activations(model, subset, "conv5", k=9, progress=False)  # warm-up: imports, allocator
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cv.top_activations(model, subset, "conv5", k=9, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
+    print(json.dumps({"images": images, "peak_rss_mb": peak / 1024, "growth_mb": (peak - before) / 1024, "gpu_mb": gpu}))
+
+
+def peak_memory(images: int, device: str) -> None:
+    import cnnvis_widgets as cv
+
+    cv.datasets.shapeworld(split=None)  # generate once, outside the measurement
+    rows = []
+    for n in (images, 4 * images):
+        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--device", device],
+                             check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    for r in rows:
+        print(f"peak memory, {r['images']:5d} images from disk: RSS {r['peak_rss_mb']:.0f} MB"
+              + (f", GPU {r['gpu_mb']:.0f} MB" if r["gpu_mb"] else ""))
+    print(f"peak RSS ratio 4x/1x images: {rows[1]['peak_rss_mb'] / rows[0]['peak_rss_mb']:.3f} (target: ~1.0)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        peak_memory_child(args.child, args.device)
+        return
+    print(f"device: {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    throughput(args.images, args.device, args.batch_size)
+    peak_memory(args.images, args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""cnnvis-widgets: see inside convolutional networks, in JupyterLab.
+
+Engines (PyTorch) compute the visualizations; results display as widgets::
+
+    import cnnvis_widgets as cv
+    model = cv.load_model("mini_alexnet")
+    world = cv.datasets.shapeworld(split="val")
+    top = cv.top_activations(model, world, "conv5", k=9)
+    cv.NeuronGallery(top)
+"""
+
+from . import datasets
+from .filters import filter_images
+from .gallery import NeuronGallery
+from .loading import load_model, load_state_dict
+from .model import Layer, LayerNotFoundError, Model
+from .receptive_field import ReceptiveField
+from .top_activations import TopActivations, top_activations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Layer",
+    "LayerNotFoundError",
+    "Model",
+    "NeuronGallery",
+    "ReceptiveField",
+    "TopActivations",
+    "datasets",
+    "filter_images",
+    "load_model",
+    "load_state_dict",
+    "top_activations",
+]

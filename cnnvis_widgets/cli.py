@@ -1,0 +1,92 @@
+"""The ``cnnvis`` command line: the same engines, headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _tour(args) -> None:
+    from .export import run_tour
+
+    out = run_tour(args.out, small=args.small, timeout=args.timeout)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser, no server needed")
+
+
+def _train(args) -> None:
+    from .training import TrainingConfig, train_mini_alexnet
+
+    config = TrainingConfig(seed=args.seed, epochs=args.epochs)
+    _, log = train_mini_alexnet(args.out, config)
+    for epoch, loss, acc in zip(log.epoch, log.train_loss, log.val_accuracy):
+        print(f"epoch {epoch:2d}  train loss {loss:.4f}  held-out accuracy {acc:.3f}")
+    print(f"{log.seconds:.0f} s; weights written to {args.out}")
+
+
+def _accuracy(args) -> None:
+    from .loading import load_model
+    from .training import held_out_accuracy
+
+    model = load_model("mini_alexnet", epoch=args.epoch, device="cpu")
+    acc = held_out_accuracy(model.module, count=args.images)
+    print(f"{model.name}: held-out accuracy {acc:.4f} on {args.images} ShapeWorld validation images")
+
+
+def _layers(args) -> None:
+    from .loading import load_model
+
+    model = load_model(args.model, weights=None if args.random else "DEFAULT", device="cpu")
+    print(model.layers)
+
+
+def _top(args) -> None:
+    from .datasets import shapeworld
+    from .loading import load_model
+    from .top_activations import top_activations
+
+    model = load_model(args.model)
+    result = top_activations(model, shapeworld(split="val"), args.layer, k=args.k)
+    print(f"wrote {result.save(args.out)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cnnvis", description="CNN visualization, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tour", help="run the tour notebook and write a self-contained HTML file")
+    p.add_argument("--out", default="tour.html", type=Path)
+    p.add_argument("--small", action="store_true", help="fewer images (as in CI)")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
+    p.set_defaults(run=_tour)
+
+    p = sub.add_parser("train-mini-alexnet", help="regenerate MiniAlexNet's shipped weights deterministically")
+    p.add_argument("--out", default=Path(__file__).parent / "weights", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=12)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("accuracy", help="MiniAlexNet's held-out accuracy on ShapeWorld")
+    p.add_argument("--epoch", type=int, default=None, help="a shipped checkpoint instead of the final weights")
+    p.add_argument("--images", type=int, default=1000)
+    p.set_defaults(run=_accuracy)
+
+    p = sub.add_parser("layers", help="list a model's layers, output shapes and receptive fields")
+    p.add_argument("model", nargs="?", default="mini_alexnet")
+    p.add_argument("--random", action="store_true", help="random weights (no download)")
+    p.set_defaults(run=_layers)
+
+    p = sub.add_parser("top", help="top activations of a layer over ShapeWorld, saved as .safetensors")
+    p.add_argument("layer")
+    p.add_argument("--model", default="mini_alexnet")
+    p.add_argument("-k", type=int, default=9)
+    p.add_argument("--out", type=Path, default=Path("top_activations.safetensors"))
+    p.set_defaults(run=_top)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""``NeuronGallery``: a layer's units as a paged grid of tiles, each with the unit's top images.
+
+The widget renders only; the kernel side here turns results into PNG bytes one page at a time (sent as
+binary buffers) and, when it was given a model and images, computes a layer's top activations the first
+time the user picks it, with a progress bar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import anywidget
+import traitlets
+
+from .imaging import draw_box, png_bytes
+from .top_activations import TopActivations, top_activations
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _bundle(name: str) -> Path:
+    path = STATIC / name
+    if not path.exists():
+        raise FileNotFoundError(f"The widget bundle {path} is missing; build it with `npm install && npm run build` "
+                                "in the repository (or reinstall the package with pip, which builds it).")
+    return path
+
+
+class NeuronGallery(anywidget.AnyWidget):
+    """A grid of a layer's units with their top-activating image crops (and first-layer filters).
+
+    Args:
+        source: a :class:`TopActivations` result; a dict or list of them (one per layer, with a layer
+            picker); or a :class:`Model`, together with ``dataset``, to compute layers on demand.
+        dataset: the images behind the results; lets the detail view show each crop in its full image
+            with the receptive field outlined. Required when ``source`` is a model.
+        layers: with a model, the layers offered in the picker (default: every conv layer).
+        layer: the layer shown first.
+        k: with a model, images per unit.
+        page_size: units per page.
+        tile_size: CSS pixels of one crop in the grid.
+    """
+
+    _esm = traitlets.Unicode().tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    layers = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    layer = traitlets.Unicode("").tag(sync=True)
+    unit_count = traitlets.Int(0).tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_size = traitlets.Int(24).tag(sync=True)
+    tiles = traitlets.List(traitlets.Dict()).tag(sync=True)
+    tile_size = traitlets.Int(40).tag(sync=True)
+    selected_unit = traitlets.Int(-1).tag(sync=True)
+    detail = traitlets.Dict().tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    progress = traitlets.Float(-1.0).tag(sync=True)
+
+    def __init__(self, source, dataset=None, layers: Sequence[str] | None = None, layer: str | None = None,
+                 k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, **kwargs):
+        from .model import Model
+
+        self._results: dict[str, TopActivations] = {}
+        self._model: Model | None = None
+        self._dataset = dataset
+        self._k = k
+        if isinstance(source, TopActivations):
+            self._results[source.layer] = source
+        elif isinstance(source, Mapping):
+            self._results.update(source)
+        elif isinstance(source, Model):
+            if dataset is None:
+                raise ValueError("NeuronGallery(model) needs images: pass dataset=, e.g. cv.datasets.shapeworld().")
+            self._model = source
+        elif isinstance(source, Sequence) and source and all(isinstance(r, TopActivations) for r in source):
+            self._results.update({r.layer: r for r in source})
+        else:
+            raise TypeError("NeuronGallery takes a TopActivations result, a dict/list of them, or a Model with "
+                            f"dataset=; got {type(source).__name__}.")
+        if self._model is not None:
+            choices = list(layers) if layers else [
+                l.name for l in self._model.layers if l.kind == "Conv2d" or (l.spatial and l.kind == "MaxPool2d")]
+            for name in choices:
+                self._model.layer(name)  # fail early on a wrong name, with the list
+        else:
+            choices = list(self._results)
+        if not choices:
+            raise ValueError("Nothing to show: no layers given.")
+        first = layer or (choices[-1] if self._model is not None else choices[0])
+        if first not in choices:
+            raise ValueError(f"layer={first!r} is not among the gallery's layers {choices}.")
+        model_name = self._model.name if self._model else next(iter(self._results.values())).model_name
+        super().__init__(_esm=_bundle("neuron_gallery.js").read_text(), layers=choices, page_size=page_size,
+                         tile_size=tile_size, title=title if title is not None else model_name, **kwargs)
+        self.observe(self._on_layer, names="layer")
+        self.observe(self._on_page, names=["page", "page_size"])
+        self.observe(self._on_select, names="selected_unit")
+        self.layer = first
+
+    # -- data for the view --------------------------------------------------------------------------------
+    @property
+    def result(self) -> TopActivations | None:
+        """The result shown now."""
+        return self._results.get(self.layer)
+
+    def _compute(self, layer: str) -> TopActivations:
+        self.status = f"computing top activations of {layer}…"
+        self.progress = 0.0
+        try:
+            result = top_activations(self._model, self._dataset, layer, k=self._k,
+                                     progress=lambda f: setattr(self, "progress", round(f, 3)))
+        except Exception as err:
+            self.status = f"Could not compute {layer}: {err}"
+            raise
+        finally:
+            self.progress = -1.0
+        self.status = ""
+        return result
+
+    def _on_layer(self, change=None) -> None:
+        if self.layer not in self._results:
+            self._results[self.layer] = self._compute(self.layer)
+        self.selected_unit = -1
+        self.detail = {}
+        with self.hold_sync():
+            self.unit_count = self.result.units
+            if self.page != 0:
+                self.page = 0  # triggers _on_page
+            else:
+                self._on_page()
+
+    def _on_page(self, change=None) -> None:
+        result = self.result
+        pages = max(1, -(-result.units // max(1, self.page_size)))
+        if not 0 <= self.page < pages:
+            self.page = min(max(self.page, 0), pages - 1)
+            return
+        start = self.page * self.page_size
+        self.tiles = [self._tile(result, u) for u in range(start, min(start + self.page_size, result.units))]
+
+    def _tile(self, result: TopActivations, unit: int) -> dict:
+        return {
+            "unit": unit,
+            "label": self._label(result, unit),
+            "values": [float(v) for v in result.values[unit]],
+            "image_indices": [int(i) for i in result.indices[unit]],
+            "images": [png_bytes(crop) for crop in result.crops[unit]],
+            "filter": png_bytes(result.filters[unit]) if result.filters is not None else None,
+            "flags": list(result.meta.get("flags", {}).get(str(unit), [])),
+        }
+
+    def _label(self, result: TopActivations, unit: int) -> str:
+        classes = self._model.classes if self._model else result.meta.get("classes")
+        if classes and result.receptive_field is None and result.units == len(classes):
+            return str(classes[unit])
+        return ""
+
+    def _on_select(self, change) -> None:
+        unit = change["new"]
+        result = self.result
+        if unit < 0 or self._dataset is None or result is None or unit >= result.units:
+            self.detail = {}
+            return
+        from .images import ImageSource
+
+        size = result.image_size
+        source = ImageSource(self._dataset, size)
+        scale = max(1, 192 // max(size))
+        context = [png_bytes(draw_box(source.image(int(i)), box, scale=scale))
+                   for i, box in zip(result.indices[unit], result.boxes[unit])]
+        self.detail = {"unit": unit, "context": context}

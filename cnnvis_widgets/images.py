@@ -1,0 +1,134 @@
+"""Image sources: every way a user can hand images to an engine, seen as one indexed collection.
+
+Engines take RGB images in [0, 1]: a tensor [N, 3, H, W] (or one [3, H, W]), a numpy array, a PIL image, a
+path, a list of any of these, or a dataset object (``Broden``, any ``torch.utils.data.Dataset`` whose items
+are images or ``(image, target)`` pairs). ``ImageSource`` streams them in batches at the model's input size
+so memory stays bounded whatever the dataset's length.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+def to_tensor(image) -> torch.Tensor:
+    """One image (PIL, path, uint8/float array or tensor, HWC or CHW) → float tensor [3, H, W] in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.exists():
+            raise FileNotFoundError(f"Image file {path} does not exist; check the path.")
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        is_uint8 = image.dtype == np.uint8
+        image = torch.from_numpy(np.array(image, copy=not image.flags.writeable or None, order="C"))
+        if is_uint8:
+            image = image.float().div_(255)
+    if isinstance(image, (tuple, list)) and image and isinstance(image[0], (torch.Tensor, Image.Image, np.ndarray)):
+        image = image[0]  # (image, target) pairs from a dataset
+        return to_tensor(image)
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"Cannot read an image from {type(image).__name__}; pass a tensor [3, H, W] in [0, 1], "
+                        "a numpy array, a PIL image or a file path.")
+    if image.dtype == torch.uint8:
+        image = image.float().div_(255)
+    if image.ndim == 2:
+        image = image.unsqueeze(0)
+    if image.ndim == 3 and image.shape[0] not in (1, 3) and image.shape[-1] in (1, 3, 4):
+        image = image[..., :3].permute(2, 0, 1)  # HWC
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"Expected an image [3, H, W] or [H, W, 3], got shape {tuple(image.shape)}.")
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
+    return image.float()
+
+
+def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear (anti-aliased) resize of [N, 3, H, W] to ``size`` = (H, W); a no-op at that size."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=tuple(size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+
+
+class ImageSource:
+    """An indexed collection of images, read in batches at a fixed size.
+
+    Args:
+        images: see the module docstring.
+        size: (H, W) every image is resized to (the model's input size).
+    """
+
+    def __init__(self, images, size: tuple[int, int]):
+        self.size = tuple(int(s) for s in size)
+        self._tensor: torch.Tensor | None = None
+        self._items: Sequence | None = None
+        if isinstance(images, (Image.Image, str, os.PathLike)):
+            images = [images]
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images = torch.from_numpy(images)
+            if images.shape[1] not in (1, 3):
+                images = images.permute(0, 3, 1, 2)
+        if isinstance(images, torch.Tensor):
+            if images.ndim == 3:
+                images = images.unsqueeze(0)
+            if images.ndim != 4 or images.shape[1] != 3:
+                raise ValueError(f"Expected images [N, 3, H, W] in [0, 1], got shape {tuple(images.shape)}.")
+            if images.dtype == torch.uint8:
+                images = images.float().div(255)
+            self._tensor = images
+        elif hasattr(images, "__len__") and hasattr(images, "__getitem__"):
+            self._items = images
+        else:
+            raise TypeError(f"Cannot use {type(images).__name__} as images: pass a tensor [N, 3, H, W], a list of "
+                            "images or paths, or a dataset object with __len__ and __getitem__.")
+        if len(self) == 0:
+            raise ValueError("The image collection is empty; pass at least one image.")
+
+    def __len__(self) -> int:
+        return len(self._tensor) if self._tensor is not None else len(self._items)
+
+    def image(self, index: int) -> torch.Tensor:
+        """Image ``index`` as float [3, H, W] at the source's size (on the CPU)."""
+        if self._tensor is not None:
+            return resize(self._tensor[index:index + 1].float(), self.size)[0].cpu()
+        return resize(to_tensor(self._items[index]).unsqueeze(0), self.size)[0]
+
+    def images(self, indices: Sequence[int]) -> torch.Tensor:
+        """Images at ``indices`` as float [len(indices), 3, H, W]."""
+        if self._tensor is not None:
+            return resize(self._tensor[torch.as_tensor(list(indices), dtype=torch.long)].float(), self.size).cpu()
+        return torch.stack([self.image(int(i)) for i in indices]) if len(indices) else torch.empty(0, 3, *self.size)
+
+    def batches(self, batch_size: int, num_workers: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_index, images [B, 3, H, W])`` in dataset order, ``batch_size`` at a time."""
+        if self._tensor is not None:
+            for start in range(0, len(self), batch_size):
+                yield start, resize(self._tensor[start:start + batch_size].float(), self.size)
+            return
+        loader = torch.utils.data.DataLoader(
+            _Indexed(self), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        )
+        start = 0
+        for batch in loader:
+            yield start, batch
+            start += len(batch)
+
+
+class _Indexed(torch.utils.data.Dataset):
+    def __init__(self, source: ImageSource):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.source.image(index)

@@ -1,0 +1,129 @@
+"""Loading models: the embedded MiniAlexNet, torchvision's models by name, and local weight files.
+
+Weight files are read safely: safetensors, or ``torch.load(..., weights_only=True)``; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import mini_alexnet as mini
+from .datasets.shapeworld import SCENES
+from .model import IMAGENET_MEAN, IMAGENET_STD, Model
+
+Pathish = str | os.PathLike
+
+
+def load_state_dict(path: Pathish) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``.safetensors`` file or a torch file (``weights_only=True``).
+
+    A checkpoint dict holding the weights under ``"state_dict"`` or ``"model"`` is unwrapped.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Weight file {path} does not exist; check the path.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors name the forbidden global
+        raise ValueError(
+            f"{path} could not be read with torch.load(weights_only=True): {err}. Only plain tensors are "
+            "loaded, for safety; re-save the file as a state dict (torch.save(model.state_dict(), path)) "
+            "or as safetensors."
+        ) from err
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds no state dict of tensors; save one with torch.save(model.state_dict(), path).")
+    return state
+
+
+def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    own = module.state_dict()
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel checkpoints
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad_shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or bad_shapes:
+        raise ValueError(
+            f"The weights in {source} do not fit this architecture: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, wrong shapes {bad_shapes[:5]}. Pass the file saved from this architecture."
+        )
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return module
+
+
+def load_model(name: str, weights: str | Pathish | None = "DEFAULT", epoch: int | None = None,
+               device: str | torch.device | None = None, **model_kwargs) -> Model:
+    """Load a model for visualization.
+
+    Args:
+        name: ``"mini_alexnet"`` (embedded, offline), or a torchvision classification model name
+            (``"alexnet"``, ``"vgg16"``, ``"resnet18"``, ``"googlenet"``, ...).
+        weights: ``"DEFAULT"`` for the pretrained weights (torchvision downloads them on first use),
+            a torchvision weights name such as ``"IMAGENET1K_V1"``, ``None`` for random initialization,
+            or a path to a local ``.safetensors`` / ``.pth`` file for the same architecture.
+        epoch: for ``"mini_alexnet"``, load the checkpoint saved after this many training epochs
+            (0, 1, 2, 5, 10) instead of the final weights.
+        device: where to put the model (default: CUDA when available, else CPU).
+        model_kwargs: passed to :class:`Model` (e.g. ``input_size``).
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "mini_alexnet":
+        module = mini.mini_alexnet()
+        if weights is not None:
+            path = mini.weights_path(epoch) if weights == "DEFAULT" else Path(weights)
+            _load_into(module, load_state_dict(path), str(path))
+        kwargs = dict(mean=mini.MEAN, std=mini.STD, input_size=mini.INPUT_SIZE, classes=list(SCENES),
+                      name="MiniAlexNet" if epoch is None else f"MiniAlexNet (epoch {epoch})")
+        return Model(module.eval().to(device), **{**kwargs, **model_kwargs})
+    if epoch is not None:
+        raise ValueError("epoch= selects a shipped MiniAlexNet checkpoint; for other models pass weights='path/to/file'.")
+    return _load_torchvision(name, weights, device, model_kwargs)
+
+
+def _load_torchvision(name: str, weights, device, model_kwargs) -> Model:
+    import torchvision.models as tvm
+
+    available = tvm.list_models(module=tvm)
+    if name not in available:
+        raise ValueError(f"Unknown model {name!r}. Use 'mini_alexnet', one of torchvision's classification "
+                         f"models ({', '.join(available)}), or wrap your own module with cv.Model(module, ...).")
+    enum = tvm.get_model_weights(name)
+    local_file = weights is not None and (Path(str(weights)).suffix in (".pth", ".pt", ".safetensors", ".bin")
+                                          or os.path.sep in str(weights))
+    if weights is None or local_file:
+        meta_weights, tv_weights = enum.DEFAULT, None  # metadata only: no download
+    else:
+        try:
+            meta_weights = tv_weights = enum[weights] if isinstance(weights, str) and weights != "DEFAULT" else enum.DEFAULT
+        except KeyError:
+            raise ValueError(f"{name} has no weights {weights!r}; choose from {[w.name for w in enum]}, "
+                             "'DEFAULT', None, or a local file path.") from None
+    try:
+        module = tvm.get_model(name, weights=tv_weights)
+    except Exception as err:  # URLError, HTTPError, OSError, hash mismatch...
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(tv_weights.url).name
+        raise RuntimeError(
+            f"Could not get the pretrained weights of {name} ({type(err).__name__}: {err}). On a machine without "
+            f"internet, download {tv_weights.url} elsewhere and put it at {cache}, or pass weights='path/to/file'; "
+            "weights=None gives a randomly initialized model."
+        ) from err
+    if local_file:
+        _load_into(module, load_state_dict(weights), str(weights))
+    transforms = meta_weights.transforms()
+    crop = getattr(transforms, "crop_size", [224])
+    crop = crop[0] if isinstance(crop, (list, tuple)) else crop
+    kwargs = dict(mean=getattr(transforms, "mean", IMAGENET_MEAN), std=getattr(transforms, "std", IMAGENET_STD),
+                  input_size=(3, int(crop), int(crop)), name=name,
+                  classes=list(meta_weights.meta.get("categories") or []) or None)
+    return Model(module.eval().to(device), **{**kwargs, **model_kwargs})

@@ -1,0 +1,239 @@
+"""The model wrapper: one object that every engine takes.
+
+``Model`` wraps any ``nn.Module`` with what visualization needs and the module itself does not carry: the
+input normalization, the input size, class names, the table of addressable layers (dotted names, output
+shapes, receptive fields), and hooks that are always removed. The wrapped module is never mutated:
+engines run it inside :meth:`Model.inference`, which restores every submodule's train/eval flag and every
+parameter's ``requires_grad`` on the way out, also after an exception or a KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from .receptive_field import ReceptiveField, trace_layers
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class LayerNotFoundError(KeyError):
+    """A layer name that the model does not have; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One addressable layer: its dotted name in ``named_modules()`` and what a forward pass shows of it."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...] | None
+    receptive_field: ReceptiveField | None
+
+    @property
+    def units(self) -> int | None:
+        """Channels of a conv layer's output, or features of a linear layer."""
+        return self.output_shape[0] if self.output_shape else None
+
+    @property
+    def spatial(self) -> bool:
+        return self.output_shape is not None and len(self.output_shape) == 3
+
+
+class LayerTable(tuple):
+    """The model's layers in execution order; index by position or by name."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for layer in self:
+                if layer.name == key:
+                    return layer
+            raise LayerNotFoundError(_unknown_layer_message(key, [layer.name for layer in self]))
+        return super().__getitem__(key)
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self]
+
+    def __repr__(self) -> str:
+        rows = [("layer", "type", "output", "receptive field (size / stride / start)")]
+        for layer in self:
+            shape = "x".join(map(str, layer.output_shape)) if layer.output_shape else "-"
+            rf = layer.receptive_field
+            rf_text = f"{rf.size[0]}x{rf.size[1]} / {rf.stride[0]} / {rf.start[0]}" if rf else "whole input"
+            rows.append((layer.name, layer.kind, shape, rf_text if layer.output_shape else "-"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _unknown_layer_message(name: str, valid: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, valid, n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return f"The model has no layer {name!r}.{hint} Valid layer names: {', '.join(valid)}."
+
+
+class Model:
+    """A network plus what visualization needs to know about it.
+
+    Args:
+        module: any ``nn.Module`` taking a batch of normalized images [N, 3, H, W].
+        mean, std: per-channel input normalization; images given to engines are RGB in [0, 1] and the
+            wrapper applies ``(x - mean) / std`` before the module. Default: ImageNet's.
+        input_size: (channels, height, width) the model expects; engines resize images to it.
+        name: shown in widgets and used in cache keys.
+        classes: names of the output classes, if known.
+    """
+
+    def __init__(self, module: nn.Module, mean: Iterable[float] | None = IMAGENET_MEAN,
+                 std: Iterable[float] | None = IMAGENET_STD, input_size: tuple[int, int, int] = (3, 224, 224),
+                 name: str | None = None, classes: list[str] | None = None):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"Model needs a torch.nn.Module, got {type(module).__name__}; "
+                            "wrap your network's module, e.g. cv.Model(my_net, input_size=(3, 224, 224)).")
+        if len(tuple(input_size)) != 3:
+            raise ValueError(f"input_size must be (channels, height, width), got {input_size!r}.")
+        self.module = module
+        self.mean = tuple(float(m) for m in mean) if mean is not None else None
+        self.std = tuple(float(s) for s in std) if std is not None else None
+        self.input_size = tuple(int(s) for s in input_size)
+        self.name = name or type(module).__name__
+        self.classes = list(classes) if classes is not None else None
+        self._layers: LayerTable | None = None
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, input_size={self.input_size}, layers={len(self.layers)}, device={self.device})"
+
+    # -- what the module is -------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.module.parameters():
+            return tensor.device
+        for tensor in self.module.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for tensor in self.module.parameters():
+            return tensor.dtype
+        return torch.float32
+
+    @property
+    def layers(self) -> LayerTable:
+        """Every addressable layer: dotted name, module type, output shape, receptive field."""
+        if self._layers is None:
+            with self.inference():
+                traces = trace_layers(self.module, self.input_size)
+            self._layers = LayerTable(
+                Layer(t.name, t.kind, t.output_shape, t.receptive_field) for t in traces.values() if t.calls > 0
+            )
+        return self._layers
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``; a wrong name raises an error that lists the valid ones."""
+        return self.layers[name]
+
+    def submodule(self, name: str) -> nn.Module:
+        modules = dict(self.module.named_modules())
+        if name not in modules or name == "":
+            raise LayerNotFoundError(_unknown_layer_message(name, self.layers.names))
+        return modules[name]
+
+    def fingerprint(self) -> str:
+        """A short hash of the architecture and weights, for cache keys."""
+        h = hashlib.sha256(repr(self.module).encode())
+        for key, tensor in self.module.state_dict().items():
+            h.update(key.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # -- running it ---------------------------------------------------------------------------------------
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """RGB images in [0, 1] → the module's input."""
+        if self.mean is None:
+            return images
+        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+        return (images - mean) / std
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Forward RGB images in [0, 1] through the module (in whatever mode the module is in)."""
+        return self.module(self.normalize(images.to(self.device, self.dtype)))
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[nn.Module]:
+        """Eval mode and frozen parameters for the duration; every flag restored afterwards."""
+        modes = [(m, m.training) for m in self.module.modules()]
+        grads = [(p, p.requires_grad) for p in self.module.parameters()]
+        try:
+            self.module.eval()
+            for p, _ in grads:
+                p.requires_grad_(False)
+            yield self.module
+        finally:
+            for m, training in modes:
+                m.training = training
+            for p, requires_grad in grads:
+                p.requires_grad_(requires_grad)
+
+    @contextlib.contextmanager
+    def hooks(self) -> Iterator["HookSet"]:
+        """A set of forward hooks on named layers, all removed when the block exits, however it exits."""
+        hooks = HookSet(self)
+        try:
+            yield hooks
+        finally:
+            hooks.remove()
+
+
+class HookSet:
+    """Forward hooks registered through :meth:`Model.hooks`."""
+
+    def __init__(self, model: Model):
+        self._model = model
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def forward(self, layer: str, fn: Callable[[nn.Module, tuple, object], object]) -> None:
+        """Call ``fn(module, inputs, output)`` after ``layer`` runs (its return value replaces the output)."""
+        self._model.layer(layer)  # a wrong name fails here, with the list of names
+        self._handles.append(self._model.submodule(layer).register_forward_hook(fn))
+
+    def remove(self) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+
+
+class StopForward(Exception):
+    """Raised from a hook to end a forward pass once the layers of interest have run."""
+
+
+def run_until(model: Model, images: torch.Tensor, layer: str, fn: Callable[[torch.Tensor], None]) -> None:
+    """Forward ``images`` (RGB in [0, 1]) and call ``fn`` on ``layer``'s output, skipping the layers after it.
+
+    ``fn`` runs inside the hook, before any in-place operation of the next layer (e.g. an in-place ReLU)
+    can change the tensor. Call inside :meth:`Model.inference`.
+    """
+
+    def hook(module, inputs, output):
+        fn(output[0] if isinstance(output, (tuple, list)) else output)
+        raise StopForward
+
+    with model.hooks() as hooks:
+        hooks.forward(layer, hook)
+        try:
+            model(images)
+        except StopForward:
+            return
+    raise RuntimeError(f"Layer {layer!r} did not run in the forward pass; pick a layer from model.layers "
+                       "that the module's forward actually calls.")

@@ -1,0 +1,238 @@
+"""Top activations: for every unit of a layer, the dataset images (and positions) where it fires most.
+
+The images are streamed in batches; per batch, each unit's spatial maximum is merged into a running
+top-k on the model's device (one sort of k + batch candidates per unit), so memory is bounded by the
+batch, never by the dataset. Each winner comes with the crop of the image under the unit's receptive
+field, as in the figures of Zeiler & Fergus 2014 ("Visualizing and Understanding Convolutional Networks",
+Fig. 2) and the top-image panels of Bau et al. 2017 (Network Dissection).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .filters import filter_images
+from .images import ImageSource
+from .model import Model, run_until
+from .receptive_field import ReceptiveField
+
+
+@dataclass
+class TopActivations:
+    """The result of :func:`top_activations` for one layer.
+
+    Attributes:
+        layer, model_name: where it came from.
+        indices: int64 [units, k], dataset image indices, strongest first.
+        values: float32 [units, k], the unit's maximum over positions in that image.
+        positions: int64 [units, k, 2], (row, column) of that maximum in the layer's grid; -1 for
+            layers without space (fully connected).
+        boxes: int64 [units, k, 4], (top, left, bottom, right) of each crop in input-image pixels
+            (half-open; may extend past the image, where the crop is padded grey).
+        crops: uint8 [units, k, 3, h, w], the image under each unit's receptive field.
+        receptive_field: the layer's receptive field, or None where a unit sees the whole image.
+        filters: uint8 [units, 3, kh, kw] for a first conv layer (its filters as images), else None.
+        image_size: (H, W) of the images the model saw.
+        num_images: how many images were scanned.
+    """
+
+    layer: str
+    model_name: str
+    indices: np.ndarray
+    values: np.ndarray
+    positions: np.ndarray
+    boxes: np.ndarray
+    crops: np.ndarray
+    receptive_field: ReceptiveField | None
+    image_size: tuple[int, int]
+    num_images: int
+    filters: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def units(self) -> int:
+        return self.indices.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1]
+
+    def __repr__(self) -> str:
+        return (f"TopActivations({self.model_name!r}, layer={self.layer!r}, units={self.units}, k={self.k}, "
+                f"images={self.num_images})")
+
+    def _repr_mimebundle_(self, **kwargs):
+        from .gallery import NeuronGallery
+
+        return NeuronGallery(self)._repr_mimebundle_(**kwargs)
+
+    # -- persistence --------------------------------------------------------------------------------------
+    _ARRAYS = ("indices", "values", "positions", "boxes", "crops", "filters")
+
+    def save(self, path: str | Path) -> Path:
+        """Write to one ``.safetensors`` file (arrays, plus the metadata as JSON in its header)."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in self._ARRAYS if getattr(self, name) is not None}
+        rf = self.receptive_field
+        meta = {
+            "kind": "TopActivations", "layer": self.layer, "model_name": self.model_name,
+            "receptive_field": None if rf is None else [rf.size, rf.stride, rf.start],
+            "image_size": list(self.image_size), "num_images": self.num_images, "meta": self.meta,
+        }
+        save_file(arrays, str(path), metadata={"cnnvis": json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TopActivations":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            if "cnnvis" not in header:
+                raise ValueError(f"{path} is not a saved TopActivations result (no 'cnnvis' metadata).")
+            meta = json.loads(header["cnnvis"])
+            arrays = {name: f.get_tensor(name) for name in f.keys()}
+        rf = meta["receptive_field"]
+        return cls(
+            layer=meta["layer"], model_name=meta["model_name"], num_images=meta["num_images"],
+            receptive_field=None if rf is None else ReceptiveField(*(tuple(v) for v in rf)),
+            image_size=tuple(meta["image_size"]), meta=meta.get("meta", {}),
+            filters=arrays.pop("filters", None), **arrays,
+        )
+
+
+def _merge_top_k(top_values, top_indices, top_positions, values, indices, positions, k):
+    """Merge a batch's candidates [units, B] into the running top-k [units, k'] (stable: earlier wins ties)."""
+    cand_values = torch.cat([top_values, values], 1)
+    order = torch.argsort(cand_values, dim=1, descending=True, stable=True)[:, :k]
+    return (cand_values.gather(1, order), torch.cat([top_indices, indices], 1).gather(1, order),
+            torch.cat([top_positions, positions], 1).gather(1, order))
+
+
+@torch.no_grad()
+def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: int = 64, crop_size: int = 64,
+                    num_workers: int = 0, progress: bool | Callable[[float], None] = True) -> TopActivations:
+    """For every unit of ``layer``, the ``k`` images of ``dataset`` where it fires most.
+
+    A unit's response to an image is its maximum over spatial positions (Zeiler & Fergus 2014 §2.1 show
+    "the top 9 activations" per feature map this way). Ties keep the earlier image.
+
+    Args:
+        model: a :class:`Model`.
+        dataset: images in [0, 1]: a tensor [N, 3, H, W], a list of images or paths, or a dataset object.
+        layer: a name from ``model.layers``.
+        k: images per unit.
+        batch_size: images per forward pass.
+        crop_size: the largest side of a stored crop; larger receptive fields are downsampled to it.
+        num_workers: data-loading worker processes for dataset objects.
+        progress: show a progress bar, or a callable receiving the fraction done.
+    """
+    info = model.layer(layer)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
+    source = ImageSource(dataset, model.input_size[1:])
+    n = len(source)
+    k_eff = min(k, n)
+    device = model.device
+    units = info.units
+    top_values = torch.empty(units, 0, device=device)
+    top_indices = torch.empty(units, 0, dtype=torch.long, device=device)
+    top_positions = torch.empty(units, 0, dtype=torch.long, device=device)
+    width = info.output_shape[-1] if info.spatial else 1
+    bar, report = _progress(progress, n, f"top activations of {layer}")
+    captured: list[torch.Tensor] = []
+    try:
+        with model.inference():
+            for start, batch in source.batches(batch_size, num_workers):
+                captured.clear()
+                run_until(model, batch.to(device, non_blocking=True), layer,
+                          lambda out: captured.append(out.flatten(2).max(2) if out.ndim == 4 else (out, None)))
+                values, argmax = captured[0]
+                b = values.shape[0]
+                positions = argmax.T if argmax is not None else torch.full((units, b), -1, dtype=torch.long, device=device)
+                indices = torch.arange(start, start + b, device=device).expand(units, b)
+                top_values, top_indices, top_positions = _merge_top_k(
+                    top_values, top_indices, top_positions, values.float().T, indices, positions, k_eff)
+                report(b)
+    finally:
+        if bar is not None:
+            bar.close()
+    indices = top_indices.cpu().numpy()
+    flat = top_positions.cpu().numpy()
+    positions = np.where(flat[..., None] >= 0, np.stack([flat // width, flat % width], -1), -1)
+    rf = info.receptive_field if info.spatial else None
+    boxes = _crop_boxes(rf, positions, model.input_size[1:])
+    crops = _crops(source, indices, boxes, crop_size)
+    first_conv = _is_first_conv(model, layer)
+    return TopActivations(
+        layer=layer, model_name=model.name, indices=indices, values=top_values.cpu().numpy().astype(np.float32),
+        positions=positions.astype(np.int64), boxes=boxes, crops=crops, receptive_field=rf,
+        image_size=tuple(model.input_size[1:]), num_images=n,
+        filters=filter_images(model, layer) if first_conv else None,
+    )
+
+
+def _is_first_conv(model: Model, layer: str) -> bool:
+    module = model.submodule(layer)
+    return isinstance(module, torch.nn.Conv2d) and module.in_channels == model.input_size[0]
+
+
+def _crop_boxes(rf: ReceptiveField | None, positions: np.ndarray, image_size) -> np.ndarray:
+    """Crop windows [units, k, 4]: the receptive field, at most image-sized, centred on it."""
+    h, w = image_size
+    units, k = positions.shape[:2]
+    if rf is None:
+        return np.broadcast_to(np.array([0, 0, h, w]), (units, k, 4)).astype(np.int64).copy()
+    out = np.empty((units, k, 4), dtype=np.int64)
+    for axis, limit in ((0, h), (1, w)):
+        size = min(rf.size[axis], limit)
+        lo = rf.start[axis] + positions[..., axis] * rf.stride[axis] + (rf.size[axis] - size) // 2
+        out[..., axis], out[..., axis + 2] = lo, lo + size
+    return out
+
+
+def _crops(source: ImageSource, indices: np.ndarray, boxes: np.ndarray, crop_size: int) -> np.ndarray:
+    """Cut every box out of its image (grey outside the image) with one gather, as uint8 [units, k, 3, h, w]."""
+    units, k = indices.shape
+    ch, cw = int(boxes[0, 0, 2] - boxes[0, 0, 0]), int(boxes[0, 0, 3] - boxes[0, 0, 1])
+    unique, inverse = np.unique(indices, return_inverse=True)
+    images = source.images(unique.tolist())
+    pad = max(ch, cw)
+    padded = F.pad(images, (pad, pad, pad, pad), value=0.5)
+    flat_boxes = torch.from_numpy(boxes.reshape(-1, 4)) + pad
+    rows = flat_boxes[:, :1] + torch.arange(ch)  # [M, ch]
+    cols = flat_boxes[:, 1:2] + torch.arange(cw)  # [M, cw]
+    which = torch.from_numpy(inverse.reshape(-1))
+    crops = padded[which[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # [M, ch, cw, 3]
+    crops = crops.permute(0, 3, 1, 2)
+    if max(ch, cw) > crop_size:
+        scale = crop_size / max(ch, cw)
+        crops = F.interpolate(crops, size=(max(1, round(ch * scale)), max(1, round(cw * scale))),
+                              mode="bilinear", antialias=True, align_corners=False)
+    crops = (crops.clamp(0, 1) * 255).round().to(torch.uint8)
+    return crops.reshape(units, k, *crops.shape[1:]).numpy()
+
+
+def _progress(progress, total: int, desc: str):
+    """A tqdm bar (or the user's callback) and an ``advance(n)`` function."""
+    if callable(progress):
+        done = [0]
+
+        def report(n: int):
+            done[0] += n
+            progress(done[0] / total)
+
+        return None, report
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False)
+    return bar, bar.update

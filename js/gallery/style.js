@@ -1,0 +1,100 @@
+// Styles for the gallery, scoped under `.cnnvis-gallery`. JupyterLab theme
+// variables carry fallbacks so the widget also reads well outside Jupyter.
+// `--cnnvis-tile` (one crop's size in px) is set on the root from `tile_size`.
+
+export const CSS = `
+.cnnvis-gallery {
+  --cnnvis-bg: var(--jp-layout-color1, #fff);
+  --cnnvis-bg2: var(--jp-layout-color2, #f3f3f3);
+  --cnnvis-fg: var(--jp-ui-font-color1, #222);
+  --cnnvis-fg2: var(--jp-ui-font-color2, #616161);
+  --cnnvis-border: var(--jp-border-color2, #ddd);
+  --cnnvis-accent: var(--jp-brand-color1, #1976d2);
+  --cnnvis-warn: var(--jp-warn-color1, #f57c00);
+  --cnnvis-tile: 40px;
+  box-sizing: border-box;
+  color: var(--cnnvis-fg);
+  background: var(--cnnvis-bg);
+  font-family: var(--jp-ui-font-family, sans-serif);
+  font-size: var(--jp-ui-font-size1, 13px);
+  padding: 6px 0;
+}
+.cnnvis-gallery *, .cnnvis-gallery *::before, .cnnvis-gallery *::after { box-sizing: inherit; }
+.cnnvis-gallery [hidden] { display: none !important; }
+.cnnvis-gallery .cnnvis-title { font-weight: 600; font-size: 1.15em; margin: 0 0 6px; }
+.cnnvis-gallery .cnnvis-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-bottom: 6px; }
+.cnnvis-gallery select, .cnnvis-gallery button {
+  font: inherit;
+  color: var(--cnnvis-fg);
+  background: var(--cnnvis-bg2);
+  border: 1px solid var(--cnnvis-border);
+  border-radius: 3px;
+  padding: 2px 8px;
+}
+.cnnvis-gallery button:not(:disabled) { cursor: pointer; }
+.cnnvis-gallery button:disabled { opacity: 0.45; }
+.cnnvis-gallery .cnnvis-page { min-width: 7em; text-align: center; color: var(--cnnvis-fg2); }
+.cnnvis-gallery .cnnvis-statusbar { display: flex; align-items: center; gap: 8px; min-height: 1.4em; margin-bottom: 6px; color: var(--cnnvis-fg2); }
+.cnnvis-gallery .cnnvis-progress { width: 160px; accent-color: var(--cnnvis-accent); }
+.cnnvis-gallery .cnnvis-grid { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.cnnvis-gallery .cnnvis-empty { color: var(--cnnvis-fg2); font-style: italic; }
+.cnnvis-gallery .cnnvis-tile {
+  display: flex;
+  flex-direction: column;
+  gap: 4px;
+  padding: 4px;
+  border: 1px solid var(--cnnvis-border);
+  border-radius: 4px;
+  background: var(--cnnvis-bg);
+  cursor: pointer;
+}
+.cnnvis-gallery .cnnvis-tile:hover { border-color: var(--cnnvis-accent); }
+.cnnvis-gallery .cnnvis-tile:focus-visible { outline: 2px solid var(--cnnvis-accent); outline-offset: 1px; }
+.cnnvis-gallery .cnnvis-tile.cnnvis-selected { border-color: var(--cnnvis-accent); box-shadow: 0 0 0 1px var(--cnnvis-accent); }
+.cnnvis-gallery .cnnvis-tile-head { display: flex; flex-wrap: wrap; align-items: center; gap: 3px; max-width: calc(var(--cnnvis-tile) * 4); }
+.cnnvis-gallery .cnnvis-label { font-size: 0.9em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cnnvis-gallery .cnnvis-flag {
+  font-size: 0.75em;
+  line-height: 1.3;
+  padding: 0 4px;
+  border-radius: 8px;
+  color: #fff;
+  background: var(--cnnvis-warn);
+}
+.cnnvis-gallery .cnnvis-crops { display: grid; gap: 1px; }
+.cnnvis-gallery .cnnvis-crop, .cnnvis-gallery .cnnvis-filter {
+  display: block;
+  width: var(--cnnvis-tile);
+  height: var(--cnnvis-tile);
+  object-fit: contain;
+  image-rendering: pixelated;
+  background: var(--cnnvis-bg2);
+}
+.cnnvis-gallery .cnnvis-filter { outline: 1px dashed var(--cnnvis-border); }
+.cnnvis-gallery .cnnvis-detail {
+  position: relative;
+  margin-bottom: 8px;
+  padding: 8px 10px 10px;
+  border: 1px solid var(--cnnvis-accent);
+  border-radius: 4px;
+  background: var(--cnnvis-bg);
+}
+.cnnvis-gallery .cnnvis-detail-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-bottom: 8px; padding-right: 2.5em; }
+.cnnvis-gallery .cnnvis-detail-title { font-weight: 600; }
+.cnnvis-gallery .cnnvis-detail-close { position: absolute; top: 6px; right: 6px; }
+.cnnvis-gallery .cnnvis-detail-body { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.cnnvis-gallery .cnnvis-detail-images { display: grid; gap: 6px; }
+.cnnvis-gallery .cnnvis-detail figure { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 2px; }
+.cnnvis-gallery .cnnvis-detail figcaption { font-size: 0.85em; color: var(--cnnvis-fg2); font-variant-numeric: tabular-nums; }
+.cnnvis-gallery .cnnvis-detail-image, .cnnvis-gallery .cnnvis-detail-filter {
+  display: block;
+  width: calc(var(--cnnvis-tile) * 3);
+  height: calc(var(--cnnvis-tile) * 3);
+  object-fit: contain;
+  image-rendering: pixelated;
+  background: var(--cnnvis-bg2);
+}
+.cnnvis-gallery .cnnvis-detail-section { margin: 10px 0 4px; font-weight: 600; color: var(--cnnvis-fg2); }
+.cnnvis-gallery .cnnvis-detail-contexts { display: flex; flex-wrap: wrap; gap: 8px; }
+.cnnvis-gallery .cnnvis-detail-context { display: block; max-width: 100%; width: calc(var(--cnnvis-tile) * 5); height: auto; }
+`;

@@ -1,0 +1,93 @@
+// Tile data normalisation and the grid tile element.
+import { h } from "../lib/dom.js";
+import { formatValue } from "../lib/format.js";
+import { gridColumns } from "../lib/layout.js";
+
+const asArray = (value) => (Array.isArray(value) ? value : []);
+
+/** A tile object from the `tiles` trait with every field present and typed. */
+export function normalizeTile(raw) {
+  const unit = Math.trunc(Number(raw?.unit));
+  const label = raw?.label ? String(raw.label) : `unit ${unit}`;
+  return {
+    unit,
+    label,
+    values: asArray(raw?.values),
+    image_indices: asArray(raw?.image_indices),
+    images: asArray(raw?.images),
+    filter: raw?.filter ?? null,
+    flags: asArray(raw?.flags).map(String),
+  };
+}
+
+/**
+ * Tiles ready to draw: `{tile, crops, filter}` where `crops` holds
+ * `{url, value, index}` per decodable image and `filter` is a URL or null.
+ * URLs come from `pool`, which owns (and later revokes) them.
+ */
+export function prepareTiles(tiles, pool) {
+  return asArray(tiles).map((raw) => {
+    const tile = normalizeTile(raw);
+    const crops = [];
+    tile.images.forEach((bytes, i) => {
+      const url = pool.add(bytes);
+      if (url) crops.push({ url, value: tile.values[i], index: tile.image_indices[i] });
+    });
+    return { tile, crops, filter: pool.add(tile.filter) };
+  });
+}
+
+/** Caption text for one crop: activation value and image index. */
+export function cropCaption(crop) {
+  const index = crop.index === undefined ? "" : `, image ${crop.index}`;
+  return `activation ${formatValue(crop.value)}${index}`;
+}
+
+export function flagBadges(flags) {
+  return flags.map((flag) => h("span", { className: "cnnvis-flag", text: flag }));
+}
+
+/** The focusable grid tile for one prepared tile; `onSelect(unit)` on click/Enter/Space. */
+export function buildTile({ tile, crops, filter }, onSelect) {
+  const select = () => onSelect(tile.unit);
+  const onKeydown = (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    select();
+  };
+  const best = crops.length ? `, top activation ${formatValue(crops[0].value)}` : "";
+  const grid = h(
+    "div",
+    { className: "cnnvis-crops" },
+    crops.map((crop, i) =>
+      h("img", {
+        className: "cnnvis-crop",
+        src: crop.url,
+        alt: `${tile.label}, image ${i + 1}`,
+        title: cropCaption(crop),
+        draggable: "false",
+      }),
+    ),
+  );
+  grid.style.setProperty("grid-template-columns", `repeat(${gridColumns(crops.length)}, var(--cnnvis-tile))`);
+  return h(
+    "div",
+    {
+      className: "cnnvis-tile",
+      role: "button",
+      tabindex: "0",
+      "data-unit": tile.unit,
+      "aria-label": `${tile.label}${best}. Show details.`,
+      onClick: select,
+      onKeydown,
+    },
+    [
+      h("div", { className: "cnnvis-tile-head" }, [
+        h("span", { className: "cnnvis-label", text: tile.label, title: tile.label }),
+        ...flagBadges(tile.flags),
+      ]),
+      grid,
+      filter ? h("img", { className: "cnnvis-filter", src: filter, alt: `${tile.label}, filter`, title: "filter" }) : null,
+    ],
+  );
+}

@@ -1,0 +1,38 @@
+// Binary trait values and the object URLs made from them.
+
+/**
+ * A Uint8Array view of `data`, which may be a DataView (ipywidgets buffers),
+ * an ArrayBuffer, or any typed array. Returns null for anything else.
+ */
+export function toBytes(data) {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return null;
+}
+
+/**
+ * Keeps track of the object URLs it creates so they can all be revoked
+ * at once (when the data they show is replaced, and on cleanup).
+ */
+export function createUrlPool() {
+  const urls = [];
+  return {
+    /** Object URL for the bytes in `data`, or null when there are none. */
+    add(data, type = "image/png") {
+      const bytes = toBytes(data);
+      if (!bytes || bytes.byteLength === 0) return null;
+      const url = URL.createObjectURL(new Blob([bytes], { type }));
+      urls.push(url);
+      return url;
+    },
+    revokeAll() {
+      for (const url of urls.splice(0)) URL.revokeObjectURL(url);
+    },
+    get size() {
+      return urls.length;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# One cache for the session's generated datasets, unless the caller chose one (make test sets it).
+os.environ.setdefault("CNNVIS_CACHE", str(Path(tempfile.gettempdir()) / "cnnvis-test-cache"))
+os.environ.setdefault("CNNVIS_SMALL", "1")
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def mini():
+    import cnnvis_widgets as cv
+
+    return cv.load_model("mini_alexnet", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def world():
+    import cnnvis_widgets as cv
+
+    return cv.datasets.shapeworld(split="val")

@@ -1,0 +1,86 @@
+"""End to end: the tour notebook in real JupyterLab 4 and Notebook 7, in headless Chromium."""
+
+import pytest
+
+from browser import PIXEL_PROBE, browser_page, chromium_available, copy_notebook, jupyter_server
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && w.content && w.content.widgets.length > 0;
+}"""
+ALL_CELLS_RAN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  return w.sessionContext.session.kernel.status === 'idle'
+    && cells.every(c => c.model.executionCount !== null);
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, artifacts):
+    root = tmp_path_factory.mktemp("lab")
+    copy_notebook("00_tour.ipynb", root)
+    with jupyter_server(root, artifacts / "jupyter-server.log") as base:
+        yield base
+
+
+def run_tour_and_check_gallery(page, url, artifacts, shot_name):
+    page.goto(url)
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
+    assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0, \
+        page.locator("[data-mime-type='application/vnd.jupyter.error']").first.inner_text()
+
+    galleries = page.locator(".cnnvis-gallery")
+    page.wait_for_function("() => document.querySelectorAll('.cnnvis-gallery').length >= 2", timeout=60_000)
+    conv1 = galleries.nth(1)
+    conv1.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "(el) => [...el.querySelectorAll('img.cnnvis-crop')].every(i => i.complete && i.naturalWidth > 0)",
+        arg=conv1.element_handle(), timeout=30_000)
+    tiles = conv1.locator(".cnnvis-tile")
+    assert tiles.count() == 16  # page_size in the tour
+    probe = conv1.evaluate(PIXEL_PROBE)
+    assert probe["loaded"] == probe["count"] == 16 * 9
+    assert probe["colours"] > 20  # real image content, not blank squares
+    assert conv1.locator("img.cnnvis-filter").count() == 16
+    assert conv1.locator("select.cnnvis-layer option").count() == 5
+    conv1.screenshot(path=str(artifacts / f"{shot_name}-gallery.png"))
+
+    tiles.nth(2).click()
+    detail = conv1.locator(".cnnvis-detail")
+    detail.wait_for(state="visible", timeout=10_000)
+    assert detail.locator("img.cnnvis-detail-image").count() == 9
+    # the kernel answers with each image in full, receptive field outlined
+    page.wait_for_function("(el) => el.querySelectorAll('.cnnvis-detail img').length > 9",
+                           arg=detail.element_handle(), timeout=30_000)
+    conv1.screenshot(path=str(artifacts / f"{shot_name}-detail.png"))
+    detail.locator(".cnnvis-detail-close").click()
+    assert conv1.locator(".cnnvis-detail").count() == 0
+
+    # next page comes from the kernel
+    conv1.locator(".cnnvis-next").click()
+    page.wait_for_function("(el) => el.querySelector('.cnnvis-tile').dataset.unit === '16'",
+                           arg=conv1.element_handle(), timeout=30_000)
+    # picking another layer computes it in the kernel
+    conv1.locator("select.cnnvis-layer").select_option("conv3")
+    page.wait_for_function(
+        "(el) => el.querySelectorAll('.cnnvis-tile').length === 16 && !el.querySelector('img.cnnvis-filter')",
+        arg=conv1.element_handle(), timeout=60_000)
+
+
+def test_tour_in_jupyterlab(server, artifacts):
+    with browser_page() as page:
+        run_tour_and_check_gallery(page, f"{server}/lab/tree/00_tour.ipynb", artifacts, "jupyterlab")
+        assert not page.errors, page.errors
+
+
+def test_tour_in_notebook7(server, artifacts):
+    with browser_page() as page:
+        run_tour_and_check_gallery(page, f"{server}/notebooks/00_tour.ipynb", artifacts, "notebook7")
+        assert not page.errors, page.errors

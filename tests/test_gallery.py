@@ -1,0 +1,79 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import cnnvis_widgets as cv
+
+
+def decode(png) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).transpose(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def results(mini, world):
+    subset = torch.utils.data.Subset(world, range(60))
+    return {layer: cv.top_activations(mini, subset, layer, k=4, progress=False) for layer in ("conv1", "conv3")}
+
+
+def test_tiles_carry_png_bytes_of_the_crops(results):
+    g = cv.NeuronGallery(results["conv1"], page_size=10)
+    assert g.layers == ["conv1"] and g.unit_count == 32 and len(g.tiles) == 10
+    tile = g.tiles[3]
+    assert tile["unit"] == 3
+    assert all(isinstance(b, bytes) for b in tile["images"])
+    np.testing.assert_array_equal(decode(tile["images"][1]), results["conv1"].crops[3, 1])
+    np.testing.assert_array_equal(decode(tile["filter"]), results["conv1"].filters[3])
+    assert tile["values"] == pytest.approx(results["conv1"].values[3].tolist())
+    assert tile["image_indices"] == results["conv1"].indices[3].tolist()
+    # bytes travel as binary buffers, not inside the JSON
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, paths, buffers = _remove_buffers(g.get_state())
+    assert ["tiles", 3, "images", 1] in paths and len(buffers) >= 10 * 5
+    assert "iVBOR" not in str(state)  # no base64 PNG anywhere in the JSON part
+
+
+def test_paging_and_layer_switch(results):
+    g = cv.NeuronGallery(results, page_size=10)
+    assert g.layer == "conv1"
+    g.page = 3
+    assert [t["unit"] for t in g.tiles] == [30, 31]
+    g.page = 99
+    assert g.page == 3
+    g.layer = "conv3"
+    assert g.page == 0 and g.unit_count == 96 and g.tiles[0]["filter"] is None
+
+
+def test_model_source_computes_on_pick_with_progress(mini, world):
+    subset = torch.utils.data.Subset(world, range(30))
+    g = cv.NeuronGallery(mini, dataset=subset, layers=["conv1", "conv2"], k=3, page_size=8)
+    assert g.layer == "conv2" and g.unit_count == 64
+    seen = []
+    g.observe(lambda c: seen.append(c["new"]), names="progress")
+    g.layer = "conv1"
+    assert g.unit_count == 32 and seen[-1] == -1.0 and 0 < max(seen) <= 1.0
+    g.selected_unit = 2
+    assert g.detail["unit"] == 2 and len(g.detail["context"]) == 3
+    context = decode(g.detail["context"][0])
+    assert context.shape[1] == 64 * 3  # upscaled full image with the field outlined
+    g.selected_unit = -1
+    assert g.detail == {}
+    with pytest.raises(cv.LayerNotFoundError):
+        cv.NeuronGallery(mini, dataset=subset, layers=["conv9"])
+    with pytest.raises(ValueError, match="dataset="):
+        cv.NeuronGallery(mini)
+
+
+def test_output_layer_tiles_are_labelled_with_class_names(mini, world):
+    subset = torch.utils.data.Subset(world, range(30))
+    g = cv.NeuronGallery(mini, dataset=subset, layers=["fc8"], k=2)
+    assert g.tiles[0]["label"] == mini.classes[0]
+
+
+def test_result_displays_as_gallery(results):
+    bundle = results["conv3"]._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data

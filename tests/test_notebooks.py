@@ -1,0 +1,61 @@
+"""Every notebook executes; the tour also exports to HTML that shows its widgets with no kernel."""
+
+from pathlib import Path
+
+import pytest
+
+from browser import PIXEL_PROBE, browser_page, chromium_available
+from cnnvis_widgets.export import execute_notebook, notebook_to_html
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def executed():
+    return {}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_executes(path, executed):
+    nb = execute_notebook(path, env={"CNNVIS_SMALL": "1"})
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    executed[path.name] = nb
+
+
+@pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")
+def test_exported_tour_renders_without_a_kernel(executed, tmp_path, artifacts):
+    from cnnvis_widgets.export import tour_notebook
+
+    nb = executed.get("00_tour.ipynb") or execute_notebook(tour_notebook(), env={"CNNVIS_SMALL": "1"})
+    assert nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    out = notebook_to_html(nb, tmp_path / "tour.html")
+    html = out.read_text()
+    assert 'src="http' not in html and "src='http" not in html
+    assert "application/vnd.jupyter.widget-state+json" in html
+    with browser_page() as page:
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(("file:", "blob:", "data:"))
+                   else route.continue_())
+        page.goto(out.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('.cnnvis-gallery').length >= 2", timeout=30_000)
+        gallery = page.locator(".cnnvis-gallery").nth(1)
+        page.wait_for_function(
+            "(el) => [...el.querySelectorAll('img.cnnvis-crop')].every(i => i.complete && i.naturalWidth > 0)",
+            arg=gallery.element_handle(), timeout=30_000)
+        probe = gallery.evaluate(PIXEL_PROBE)
+        assert probe["loaded"] == probe["count"] == 16 * 9 and probe["colours"] > 20
+        gallery.locator(".cnnvis-tile").first.click()
+        assert gallery.locator(".cnnvis-detail img.cnnvis-detail-image").count() == 9
+        gallery.screenshot(path=str(artifacts / "exported-tour-gallery.png"))
+        assert not page.errors, page.errors
+
+
+def test_cli_tour_writes_html(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "tour.html"
+    subprocess.run([sys.executable, "-m", "cnnvis_widgets.cli", "tour", "--small", "--out", str(out)], check=True)
+    html = out.read_text()
+    assert html.count('type="application/vnd.jupyter.widget-view+json"') >= 2
+    assert "cnnvis-gallery" in html  # the inlined widget module
