@@ -30,7 +30,7 @@ def to_tensor(image) -> torch.Tensor:
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
         is_uint8 = image.dtype == np.uint8
-        image = torch.from_numpy(np.array(image, copy=not image.flags.writeable or None, order="C"))
+        image = torch.from_numpy(np.ascontiguousarray(image) if image.flags.writeable else image.copy())
         if is_uint8:
             image = image.float().div_(255)
     if isinstance(image, (tuple, list)) and image and isinstance(image[0], (torch.Tensor, Image.Image, np.ndarray)):

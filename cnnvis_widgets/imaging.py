@@ -27,7 +27,7 @@ def png_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-def draw_box(image, box, color=(255, 200, 0), scale: int = 1) -> np.ndarray:
+def draw_box(image, box, color=(255, 0, 255), scale: int = 1) -> np.ndarray:
     """The image (upscaled ``scale`` times) with the half-open box (top, left, bottom, right) outlined."""
     im = Image.fromarray(to_hwc_uint8(image))
     if scale != 1:

@@ -45,7 +45,6 @@ Conventions and limits:
 
 from __future__ import annotations
 
-import math
 import operator
 import weakref
 from dataclasses import dataclass

@@ -17,21 +17,27 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
-# Reads every crop image of the gallery back through a canvas: how many loaded, and the pixel spread.
+# Reads every crop image of the gallery back through a canvas: how many loaded, how many colours,
+# how many different images.
 PIXEL_PROBE = """(root) => {
   const imgs = [...root.querySelectorAll('img.cnnvis-crop')];
   const canvas = document.createElement('canvas');
   const ctx = canvas.getContext('2d');
-  let loaded = 0, distinct = new Set();
+  let loaded = 0, distinct = new Set(), images = new Set();
   for (const img of imgs) {
     if (!img.complete || img.naturalWidth === 0) continue;
     loaded += 1;
     canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
     ctx.drawImage(img, 0, 0);
     const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    for (let i = 0; i < data.length; i += 4) distinct.add(data[i] * 65536 + data[i + 1] * 256 + data[i + 2]);
+    let hash = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      distinct.add(data[i] * 65536 + data[i + 1] * 256 + data[i + 2]);
+      hash = (hash * 31 + data[i] * 7 + data[i + 1] * 3 + data[i + 2]) | 0;
+    }
+    images.add(hash);
   }
-  return {count: imgs.length, loaded, colours: distinct.size};
+  return {count: imgs.length, loaded, colours: distinct.size, distinct_images: images.size};
 }"""
 
 
@@ -76,7 +82,7 @@ def jupyter_server(root: Path, log: Path):
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.token=",
            "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--ServerApp.open_browser=False"]
+           "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True", "--LabApp.news_url=", "--ServerApp.open_browser=False"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
         base = f"http://127.0.0.1:{port}"

@@ -31,6 +31,10 @@ def server(tmp_path_factory, artifacts):
 def run_tour_and_check_gallery(page, url, artifacts, shot_name):
     page.goto(url)
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    # Notebook 7.5 itself raises one settings error while it loads, with no notebook open too;
+    # only errors after this point, while the widgets work, count.
+    page.wait_for_timeout(1000)
+    page.errors.clear()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
     assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0, \
@@ -47,9 +51,10 @@ def run_tour_and_check_gallery(page, url, artifacts, shot_name):
     assert tiles.count() == 16  # page_size in the tour
     probe = conv1.evaluate(PIXEL_PROBE)
     assert probe["loaded"] == probe["count"] == 16 * 9
-    assert probe["colours"] > 20  # real image content, not blank squares
+    assert probe["colours"] >= 5 and probe["distinct_images"] > 100  # real, varied crops, not blank squares
     assert conv1.locator("img.cnnvis-filter").count() == 16
-    assert conv1.locator("select.cnnvis-layer option").count() == 5
+    assert conv1.locator("select.cnnvis-layer option").all_inner_texts() == [
+        "conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5"]
     conv1.screenshot(path=str(artifacts / f"{shot_name}-gallery.png"))
 
     tiles.nth(2).click()
