@@ -34,6 +34,7 @@ class TrainingConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     threads: int = 2
+    pixel_noise: float = 0.0  # std of Gaussian noise added to training pixels in [0, 1]
     checkpoint_epochs: tuple[int, ...] = CHECKPOINT_EPOCHS
     model: dict = field(default_factory=dict)  # keyword arguments of mini_alexnet()
 
@@ -91,6 +92,8 @@ def train_mini_alexnet(out_dir: str | Path | None = None, config: TrainingConfig
         steps_per_epoch = len(x_train) // config.batch_size
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch)
         shuffle = torch.Generator().manual_seed(config.seed)
+        noise = torch.Generator().manual_seed(config.seed + 1)
+        noise_scale = config.pixel_noise / torch.tensor(STD).view(1, 3, 1, 1)
         log = TrainingLog()
         out = Path(out_dir) if out_dir is not None else None
         if out is not None:
@@ -114,7 +117,10 @@ def train_mini_alexnet(out_dir: str | Path | None = None, config: TrainingConfig
             total = torch.zeros(())
             for b in range(steps_per_epoch):
                 idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-                loss = nn.functional.cross_entropy(net(x_train[idx]), y_train[idx])
+                x = x_train[idx]
+                if config.pixel_noise:
+                    x = x + noise_scale * torch.randn(x.shape, generator=noise)
+                loss = nn.functional.cross_entropy(net(x), y_train[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
 
 __all__ = [
     "COLORS",
@@ -269,9 +270,11 @@ def write_shapeworld(root: str | os.PathLike, seed: int = 0, size: int = 64, siz
     color_lut = np.array([number[(n, "color")] for n in COLORS], dtype=np.int64)
     object_lut = np.array([0] + [number[(n, "object")] for n in OBJECTS + SHAPES], dtype=np.int64)
     part_lut = np.array([0] + [number[(n, "part")] for n in PARTS], dtype=np.int64)
-    with BrodenWriter(root, list(CATEGORIES), labels) as writer:
+    bar = tqdm(total=sum(sizes.values()), desc=f"generating ShapeWorld in {root}", unit="img", leave=False)
+    with bar, BrodenWriter(root, list(CATEGORIES), labels) as writer:
         for split, count in sizes.items():
             for i in range(count):
+                bar.update()
                 s = render(seed, i, size, split)
                 half = (slice(None, None, 2), slice(None, None, 2))  # nearest-neighbour downsampling
                 writer.add(
@@ -313,5 +316,11 @@ def shapeworld(split: str | None = "val", seed: int = 0, size: int = 64, root: s
     if not (root / "index.csv").exists():
         if root.exists():
             shutil.rmtree(root)
-        write_shapeworld(root, seed=seed, size=size, sizes=sizes)
+        try:
+            write_shapeworld(root, seed=seed, size=size, sizes=sizes)
+        except OSError:
+            if not (root / "index.csv").exists():
+                raise
+            # another process generated the same world at the same time; its files are identical
+
     return Broden(root, split=split)
