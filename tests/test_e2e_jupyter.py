@@ -79,9 +79,26 @@ def run_tour_and_check_gallery(page, url, artifacts, shot_name):
         arg=conv1.element_handle(), timeout=60_000)
 
 
+LUMINANCE = """(el) => {
+  const rgb = (c) => c.match(/\\d+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  const tile = el.querySelector('.cnnvis-tile');
+  return {background: lum(rgb(getComputedStyle(tile).backgroundColor)), text: lum(rgb(getComputedStyle(tile).color))};
+}"""
+
+
 def test_tour_in_jupyterlab(server, artifacts):
     with browser_page() as page:
         run_tour_and_check_gallery(page, f"{server}/lab/tree/00_tour.ipynb", artifacts, "jupyterlab")
+        gallery = page.locator(".cnnvis-gallery").nth(1)
+        light = gallery.evaluate(LUMINANCE)
+        assert light["background"] > light["text"]
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        page.wait_for_timeout(500)
+        dark = gallery.evaluate(LUMINANCE)
+        assert dark["background"] < dark["text"] and dark["background"] < light["background"]
+        gallery.screenshot(path=str(artifacts / "jupyterlab-dark-gallery.png"))
         assert not page.errors, page.errors
 
 
