@@ -24,17 +24,9 @@ def execute_notebook(path: str | Path, timeout: int = 1200, env: dict[str, str] 
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})  # the kernel inherits the environment of this process
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env={**os.environ, **(env or {})})
     return nb
 
 
