@@ -99,9 +99,11 @@ def _load_torchvision(name: str, weights, device, model_kwargs) -> Model:
         raise ValueError(f"Unknown model {name!r}. Use 'mini_alexnet', one of torchvision's classification "
                          f"models ({', '.join(available)}), or wrap your own module with cv.Model(module, ...).")
     enum = tvm.get_model_weights(name)
-    local_file = weights is not None and (Path(str(weights)).suffix in (".pth", ".pt", ".safetensors", ".bin")
+    local_file = isinstance(weights, (str, os.PathLike)) and (Path(str(weights)).suffix in (".pth", ".pt", ".safetensors", ".bin")
                                           or os.path.sep in str(weights))
-    if weights is None or local_file:
+    if isinstance(weights, tvm.WeightsEnum):
+        meta_weights = tv_weights = weights
+    elif weights is None or local_file:
         meta_weights, tv_weights = enum.DEFAULT, None  # metadata only: no download
     else:
         try:

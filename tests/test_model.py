@@ -144,7 +144,9 @@ def test_pretrained_download_path_with_a_local_file(tmp_path, monkeypatch):
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     torch.save(reference.state_dict(), tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1])
     model = load_model("squeezenet1_1", device="cpu")
+    by_enum = load_model("squeezenet1_1", weights=torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1, device="cpu")
     for k, v in reference.state_dict().items():
+        assert torch.equal(by_enum.module.state_dict()[k], v)
         assert torch.equal(model.module.state_dict()[k], v)
     assert model.classes[0] == "tench"
 
