@@ -38,6 +38,7 @@ class Layer:
     kind: str
     output_shape: tuple[int, ...] | None
     receptive_field: ReceptiveField | None
+    calls: int = 1  # times the module runs in one forward; engines read its last call (its output)
 
     @property
     def units(self) -> int | None:
@@ -136,7 +137,7 @@ class Model:
             with self.inference():
                 traces = trace_layers(self.module, self.input_size)
             self._layers = LayerTable(
-                Layer(t.name, t.kind, t.output_shape, t.receptive_field) for t in traces.values() if t.calls > 0
+                Layer(t.name, t.kind, t.output_shape, t.receptive_field, t.calls) for t in traces.values() if t.calls > 0
             )
         return self._layers
 
@@ -221,13 +222,19 @@ class StopForward(Exception):
 def run_until(model: Model, images: torch.Tensor, layer: str, fn: Callable[[torch.Tensor], None]) -> None:
     """Forward ``images`` (RGB in [0, 1]) and call ``fn`` on ``layer``'s output, skipping the layers after it.
 
-    ``fn`` runs inside the hook, before any in-place operation of the next layer (e.g. an in-place ReLU)
-    can change the tensor. Call inside :meth:`Model.inference`.
+    A module called several times in one forward (e.g. ResNet's shared ``relu``) is read at its last call,
+    the one whose shape and receptive field ``model.layers`` reports. ``fn`` runs inside the hook, before
+    any in-place operation of the next layer (e.g. an in-place ReLU) can change the tensor. Call inside
+    :meth:`Model.inference`.
     """
+    last_call = model.layer(layer).calls
+    seen = [0]
 
     def hook(module, inputs, output):
-        fn(output[0] if isinstance(output, (tuple, list)) else output)
-        raise StopForward
+        seen[0] += 1
+        if seen[0] == last_call:
+            fn(output[0] if isinstance(output, (tuple, list)) else output)
+            raise StopForward
 
     with model.hooks() as hooks:
         hooks.forward(layer, hook)

@@ -133,3 +133,15 @@ def test_k_larger_than_dataset_and_progress_callback(mini):
     result = cv.top_activations(mini, images(3), "conv3", k=9, progress=seen.append)
     assert result.k == 3
     assert seen[-1] == 1.0
+
+
+def test_a_module_called_twice_is_read_at_its_last_call():
+    """ResNet's blocks apply one ReLU module twice; its output is the block's output."""
+    net = torchvision.models.resnet18(weights=None)
+    model = cv.Model(net, input_size=(3, 64, 64))
+    assert model.layers["layer1.0.relu"].calls == 2
+    x = images(5)
+    relu = cv.top_activations(model, x, "layer1.0.relu", k=2, progress=False)
+    block = cv.top_activations(model, x, "layer1.0", k=2, progress=False)
+    np.testing.assert_array_equal(relu.indices, block.indices)
+    np.testing.assert_allclose(relu.values, block.values, rtol=1e-6)
