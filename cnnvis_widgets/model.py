@@ -51,7 +51,7 @@ class Layer:
 
 
 class LayerTable(tuple):
-    """The model's layers in execution order; index by position or by name."""
+    """The model's layers in ``named_modules()`` order; index by position or by name."""
 
     def __getitem__(self, key):
         if isinstance(key, str):
