@@ -1,0 +1,347 @@
+"""The activation-maximization engine: a whole layer in one batched optimization.
+
+Erhan et al. 2009, Simonyan et al. 2014, Yosinski et al. 2015, Olah et al. 2017 ("Feature
+Visualization"): synthesize the input that maximizes a unit. Every unit (or every one of its
+``n_per_unit`` images) is one image of a single batch; the loss is ``-objective.sum()`` with a per-image
+objective, every transform is drawn per image from a generator seeded by (seed, unit, index), and Adam is
+elementwise, so an image's result does not depend on which other units share its batch.
+
+The optimization runs on a deep copy of the user's module with every ``inplace`` flag off, so pre-ReLU
+targets of torchvision models are reachable (an in-place ReLU would otherwise overwrite the captured
+conv output) and the user's module is never touched. The loop makes no host synchronization: the
+objective history and snapshots stay on the device and are copied once at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..model import Model
+from . import regularizers as reg
+from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
+from .parameterizations import make_image
+from .presets import AMConfig, get_preset
+from .transforms import resize
+
+
+@dataclass
+class AMResult:
+    """What :func:`activation_maximization` returns.
+
+    Attributes:
+        layer: the target layer (``None``: the model's output).
+        units: the optimized units, int array [U].
+        images: float32 RGB in [0, 1], [U, 3, H, W], or [U, n, 3, H, W] when ``n_per_unit > 1``.
+        activations: the objective of every image on its final image, without random transforms,
+            [U] or [U, n].
+        history: the objective (on the transformed images) at every step, [steps, U * n].
+        snapshots: step -> images at that step (step 0: the initial images), shaped like ``images``.
+        config: the preset with overrides that ran.
+        seed: the seed.
+    """
+
+    layer: str | None
+    units: np.ndarray
+    images: np.ndarray
+    activations: np.ndarray
+    history: np.ndarray
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)
+    config: AMConfig | None = None
+    seed: int = 0
+
+    def __repr__(self) -> str:
+        return (f"AMResult(layer={self.layer!r}, units={len(self.units)}, images={tuple(self.images.shape)}, "
+                f"steps={self.history.shape[0]})")
+
+
+class _Stop(Exception):
+    pass
+
+
+def working_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` in eval mode, parameters frozen, every ``inplace`` flag set to False."""
+    net = copy.deepcopy(module)
+    for m in net.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
+        m._forward_hooks.clear()  # hooks copied from the user's module stay theirs
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class _Capture:
+    """Forward hooks on a working copy that store the named layers' outputs; always removed on exit.
+
+    When the model's final output is not needed, the forward pass stops after the last needed layer.
+    """
+
+    def __init__(self, net: nn.Module, layers: Iterable[str]):
+        self.net = net
+        self.layers = [name for name in dict.fromkeys(layers) if name not in (OUTPUT, IMAGE)]
+        self.need_output = OUTPUT in layers
+        self.acts: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+
+    def __enter__(self):
+        modules = dict(self.net.named_modules())
+        for name in self.layers:
+            self._handles.append(modules[name].register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc):
+        while self._handles:
+            self._handles.pop().remove()
+
+    def _hook(self, name: str):
+        def hook(module, inputs, output):
+            self.acts[name] = output
+            if not self.need_output and len(self.acts) == len(self.layers):
+                raise _Stop
+
+        return hook
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.acts = {}
+        try:
+            out = self.net(x)
+            if self.need_output:
+                self.acts[OUTPUT] = out
+        except _Stop:
+            pass
+        missing = [name for name in self.layers if name not in self.acts]
+        if missing:
+            raise RuntimeError(f"Layer(s) {missing} did not run in the forward pass; pick layers from "
+                               "model.layers that the module's forward calls.")
+        return self.acts
+
+
+def _normalizer(model: Model, device, dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model.normalize`` with its constants made once on the device (no host copies in the loop)."""
+    if type(model).normalize is not Model.normalize:
+        return lambda x: model.normalize(x.to(dtype))
+    if model.mean is None:
+        return lambda x: x.to(dtype)
+    mean = torch.tensor(model.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
+    std = torch.tensor(model.std, device=device, dtype=dtype).view(1, -1, 1, 1)
+    return lambda x: (x.to(dtype) - mean) / std
+
+
+def image_seeds(seed: int, units: Sequence[int], n: int) -> tuple[list[int], list[int]]:
+    """Per-image (init seed, transform seed), from (seed, unit, index within the unit) only."""
+    init, trans = [], []
+    for u in units:
+        for k in range(n):
+            a, b = np.random.SeedSequence([seed, int(u), k]).generate_state(2)
+            init.append(int(a))
+            trans.append(int(b))
+    return init, trans
+
+
+def _check_units(units, count: int, what: str) -> np.ndarray:
+    if units is None:
+        return np.arange(count)
+    arr = np.atleast_1d(np.asarray(units if not isinstance(units, range) else list(units)))
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"units must be integers in 0..{count - 1} ({what}), got {units!r}.")
+    bad = arr[(arr < 0) | (arr >= count)]
+    if bad.size:
+        raise ValueError(f"Unit {int(bad[0])} is out of range: {what} has {count} units, numbered 0..{count - 1}.")
+    return arr.astype(np.int64)
+
+
+def activation_maximization(model: Model, layer: str | None, units=None, objective="channel", preset="lucid",
+                            steps: int | None = None, n_per_unit: int = 1, diversity: float = 0.0, seed: int = 0,
+                            image_size: int | tuple[int, int] | None = None, batch_size: int | None = None,
+                            snapshot_steps: Iterable[int] = (), progress: bool = True,
+                            on_snapshot: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+                            stop: threading.Event | None = None, **overrides) -> AMResult:
+    """Synthesize, for every unit, the image that maximizes it.
+
+    Args:
+        model: a :class:`~cnnvis_widgets.Model`; its module is never modified.
+        layer: the target layer's dotted name (``None`` with ``objective="logit"``: the model's output).
+        units: unit (channel / class) indices; default: every unit of the layer.
+        objective: ``"channel"`` (spatial mean), ``"neuron"`` (centre position), ``"logit"`` / ``"class"``
+            (unnormalized class score), or a callable ``fn(units) -> Objective`` given the per-image unit
+            tensor [B], e.g. ``lambda u: channel("conv5", u) - 0.5 * deep_dream("conv4")``.
+        preset: ``"lucid"``, ``"yosinski"``, ``"simonyan"`` (see :mod:`.presets`) or an ``AMConfig``.
+        steps: optimization steps (default: the preset's).
+        n_per_unit: images per unit (adjacent in the batch).
+        diversity: weight of Olah et al.'s diversity term among a unit's images, on ``layer``.
+        seed: images depend only on (seed, unit, index within the unit).
+        image_size: side (or (h, w)) of the optimized image; default the model's input size. The model
+            always sees its input size (the image is resized after the transforms).
+        batch_size: images per optimization batch (whole units); default: all in one, halved on
+            ``torch.OutOfMemoryError``.
+        snapshot_steps: steps (0..steps) at which to keep the images.
+        progress: show a progress bar.
+        on_snapshot: called as ``on_snapshot(step, images, history)`` at every snapshot step with the
+            batch's images so far (numpy, [B, 3, H, W]) and its objective history ([step, B]); a live view
+            uses it. Only snapshot steps copy to the host.
+        stop: an event; once set, the optimization ends after the current step and returns what it has
+            (``history`` then holds the steps that ran).
+        overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
+    """
+    config = get_preset(preset, **overrides)
+    steps = int(config.steps if steps is None else steps)
+    if steps < 0:
+        raise ValueError("steps must be >= 0.")
+    if n_per_unit < 1:
+        raise ValueError("n_per_unit must be >= 1.")
+    if diversity and n_per_unit < 2:
+        raise ValueError("diversity needs several images per unit: pass n_per_unit >= 2.")
+    if seed < 0:
+        raise ValueError("seed must be a non-negative integer.")
+    snapshot_steps = sorted({int(s) for s in snapshot_steps})
+    if any(s < 0 or s > steps for s in snapshot_steps):
+        raise ValueError(f"snapshot_steps must lie in 0..{steps}, got {snapshot_steps}.")
+    in_size = tuple(model.input_size[1:])
+    if image_size is None:
+        size = in_size
+    else:
+        size = (int(image_size), int(image_size)) if np.isscalar(image_size) else tuple(int(s) for s in image_size)
+
+    is_logit = isinstance(objective, str) and objective in ("logit", "class", "class_logit")
+    if layer is not None:
+        model.layer(layer)  # a wrong name raises LayerNotFoundError listing the valid ones
+    elif not (is_logit or callable(objective)):
+        raise ValueError(f"objective={objective!r} needs a layer; pass one of: {', '.join(model.layers.names)}.")
+
+    device, dtype = model.device, model.dtype
+    net = working_copy(model.module)
+    normalize = _normalizer(model, device, dtype)
+    target_key = OUTPUT if layer is None else layer
+    with _Capture(net, [target_key]) as probe, torch.no_grad():
+        shape = probe(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))[target_key].shape
+    what = f"layer {layer!r}" if layer is not None else "the model's output"
+    units = _check_units(units, shape[1], what)
+
+    per_batch = len(units) if batch_size is None else max(1, int(batch_size) // n_per_unit)
+    chunks: list[dict] = []
+    start = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(units) * steps, disable=not progress, desc="activation maximization", unit="unit-step")
+    try:
+        while start < len(units) and not (stop is not None and stop.is_set() and chunks):
+            part = units[start:start + per_batch]
+            try:
+                chunks.append(_optimize(model, net, normalize, layer, part, objective, config, steps, n_per_unit,
+                                        diversity, seed, size, in_size, snapshot_steps, bar, on_snapshot, stop))
+            except torch.OutOfMemoryError:
+                if per_batch == 1 or batch_size is not None:
+                    raise
+                per_batch = max(1, per_batch // 2)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            start += len(part)
+    finally:
+        bar.close()
+
+    units = units[:sum(len(c["images"]) for c in chunks) // n_per_unit]  # fewer when stopped early
+
+    def join(key):
+        return np.concatenate([c[key] for c in chunks], axis=0)
+
+    def per_unit(arr):
+        return arr.reshape(len(units), n_per_unit, *arr.shape[1:]) if n_per_unit > 1 else arr
+
+    return AMResult(
+        layer=layer, units=units, images=per_unit(join("images")), activations=per_unit(join("activations")),
+        history=np.concatenate([c["history"][:min(len(c["history"]) for c in chunks)] for c in chunks], axis=1),
+        snapshots={s: per_unit(np.concatenate([c["snapshots"][s] for c in chunks])) for s in snapshot_steps
+                   if all(s in c["snapshots"] for c in chunks)},
+        config=config, seed=seed)
+
+
+def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, steps, n, div_weight, seed, size,
+              in_size, snapshot_steps, bar, on_snapshot=None, stop=None) -> dict:
+    """One batch of whole units: returns numpy images, activations, history, snapshots."""
+    device = model.device
+    image_units = torch.as_tensor(np.repeat(units, n), device=device)
+    target = as_objective(objective, layer, image_units)
+    extra = diversity_objective(OUTPUT if layer is None else layer, div_weight, n) if div_weight else None
+    penalty = None
+    if config.l2:
+        penalty = reg.l2(config.l2)
+    if config.tv:
+        penalty = reg.total_variation(config.tv) if penalty is None else penalty + reg.total_variation(config.tv)
+    layers = list(target.layers) + (list(extra.layers) if extra else [])
+    for name in layers:
+        if name not in (OUTPUT, IMAGE):
+            model.layer(name)
+
+    relus = reg.redirect_relus(net) if config.redirect_relu_steps else []
+    init_seeds, transform_seeds = image_seeds(seed, units, n)
+    kwargs = dict(sd=config.sd, decorrelate=config.decorrelate, sigmoid=config.sigmoid)
+    if config.param == "fourier":
+        kwargs["decay_power"] = config.decay_power
+    param = make_image(config.param, init_seeds, size, device=device, **kwargs)
+    raw = next(iter(param.parameters()))
+    batch_dim = 1 if config.param == "fourier" else 0
+    transforms = config.transforms
+    if transforms is not None:
+        draws = torch.stack([transforms.draw(s, steps) for s in transform_seeds], 1).to(device)  # [steps, B, 6]
+    opt = torch.optim.Adam(param.parameters(), lr=config.lr)
+    history = torch.empty(steps, len(image_units), device=device)
+    snaps: dict[int, torch.Tensor] = {}
+
+    ran = steps
+    with _Capture(net, layers) as capture:
+        if 0 in snapshot_steps:
+            with torch.no_grad():
+                snaps[0] = param().detach().clone()
+            if on_snapshot is not None:
+                on_snapshot(0, snaps[0].float().cpu().numpy(), history[:0].cpu().numpy())
+        for step in range(steps):
+            if stop is not None and stop.is_set():
+                ran = step
+                break
+            for relu in relus:
+                relu.active = step < config.redirect_relu_steps
+            opt.zero_grad(set_to_none=True)
+            image = param()
+            x = transforms(image, draws[step], in_size) if transforms is not None else resize(image, in_size)
+            acts = dict(capture(normalize(x)))
+            acts[IMAGE] = image
+            value = target(acts)
+            total = value if extra is None else value + extra(acts)
+            if penalty is not None:
+                total = total - penalty(acts)
+            (-total.sum()).backward()
+            if config.grad_clip is not None:
+                reg.clip_grad_per_image_(raw.grad, config.grad_clip, batch_dim)
+            opt.step()
+            if config.decay:
+                reg.decay_(raw, config.decay)
+            if config.blur_every and (step + 1) % config.blur_every == 0:
+                reg.blur_(raw, config.blur_sigma)
+            if config.clip_percentile:
+                reg.clip_small_norm_(raw, config.clip_percentile)
+            history[step].copy_(value.detach())
+            if step + 1 in snapshot_steps:
+                with torch.no_grad():
+                    snaps[step + 1] = param().detach().clone()
+                if on_snapshot is not None:
+                    on_snapshot(step + 1, snaps[step + 1].float().cpu().numpy(), history[:step + 1].cpu().numpy())
+            bar.update(len(units))
+        for relu in relus:
+            relu.active = False
+        with torch.no_grad():
+            image = param()
+            acts = dict(capture(normalize(resize(image, in_size))))
+            acts[IMAGE] = image
+            final = target(acts)
+
+    return dict(images=image.float().cpu().numpy(), activations=final.float().cpu().numpy(),
+                history=history[:ran].cpu().numpy(), snapshots={s: t.float().cpu().numpy() for s, t in snaps.items()})

@@ -1,0 +1,128 @@
+"""Image parameterizations: the tensors the optimizer changes, and how they become RGB images in [0, 1].
+
+Both follow Lucid (``lucid/optvis/param/spatial.py`` and ``color.py``; Olah et al. 2017, "Feature
+Visualization", section "Preconditioning and Parameterization"):
+
+- :class:`PixelImage`: one free value per pixel and colour, squashed by a sigmoid (or clamped);
+- :class:`FourierImage`: a spectrum whose high frequencies are scaled down by ``1 / f``, which
+  decorrelates pixels spatially and makes the optimization far better conditioned.
+
+Both can decorrelate colour with Lucid's ``color_correlation_svd_sqrt`` matrix. Every image is initialized
+from its own ``torch.Generator`` so that it depends only on its own seed, not on the batch it sits in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+# Lucid's square root of ImageNet's colour correlation (lucid/optvis/param/color.py).
+COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02],
+                                           [0.27, 0.00, -0.05],
+                                           [0.27, -0.09, 0.03]])
+MAX_NORM_SVD_SQRT = float(COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max())
+COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION_SVD_SQRT / MAX_NORM_SVD_SQRT
+COLOR_MEAN = (0.48, 0.46, 0.41)
+
+
+def decorrelate_color(t: torch.Tensor) -> torch.Tensor:
+    """Lucid's ``_linear_decorelate_color``: each pixel's 3 values times the normalized matrix's transpose."""
+    m = COLOR_CORRELATION_NORMALIZED.to(t.device, t.dtype)
+    return torch.einsum("bchw,dc->bdhw", t, m)
+
+
+def to_valid_rgb(t: torch.Tensor, decorrelate: bool, sigmoid: bool) -> torch.Tensor:
+    """Lucid's ``to_valid_rgb``: optional colour decorrelation, then a sigmoid, or (``sigmoid=False``)
+    a clamp to [0, 1] whose gradient passes straight through (Lucid's ``constrain_L_inf``), centred
+    on the colour mean when decorrelated and on grey (0.5) otherwise."""
+    if decorrelate:
+        t = decorrelate_color(t)
+    if sigmoid:
+        return torch.sigmoid(t)
+    mean = torch.tensor(COLOR_MEAN if decorrelate else (0.5, 0.5, 0.5), device=t.device, dtype=t.dtype)
+    t = t + mean.view(1, 3, 1, 1)
+    return t + (t.clamp(0, 1) - t).detach()
+
+
+def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
+    """The frequency magnitude of each rFFT coefficient of an h x w image, shape [h, w // 2 + 1].
+
+    Lucid keeps ``w // 2 + 2`` columns for odd widths and relies on the inverse FFT to drop the last;
+    ``torch.fft.irfft2`` with ``s=(h, w)`` needs exactly ``w // 2 + 1``.
+    """
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
+    fx = torch.fft.rfftfreq(w, dtype=torch.float64)[None, :]
+    return (fx * fx + fy * fy).sqrt()
+
+
+def spectrum_scale(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
+    """Lucid's ``1 / max(f, 1 / max(h, w)) ** decay_power``, shape [h, w // 2 + 1]."""
+    return (1.0 / rfft2d_freqs(h, w).clamp_min(1.0 / max(h, w)) ** decay_power).float()
+
+
+class PixelImage(nn.Module):
+    """One free parameter per pixel and colour (Lucid's ``pixel_image``), init N(0, sd^2).
+
+    Args:
+        seeds: one int per image; image ``b``'s initial values come from ``torch.Generator(seeds[b])``.
+        size: (height, width).
+        sd: the initial standard deviation (Lucid: 0.01).
+        decorrelate, sigmoid: see :func:`to_valid_rgb`.
+    """
+
+    kind = "pixel"
+
+    def __init__(self, seeds: Sequence[int], size: tuple[int, int], sd: float = 0.01, decorrelate: bool = False,
+                 sigmoid: bool = True, device=None):
+        super().__init__()
+        h, w = size
+        init = torch.stack([torch.randn(3, h, w, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        self.raw = nn.Parameter((init * sd).to(device))
+        self.decorrelate, self.sigmoid = decorrelate, sigmoid
+
+    def forward(self) -> torch.Tensor:
+        return to_valid_rgb(self.raw, self.decorrelate, self.sigmoid)
+
+
+class FourierImage(nn.Module):
+    """Lucid's ``fft_image``: a spectrum [B, 3, h, w//2+1] (real and imaginary parts, init N(0, sd^2)),
+    scaled by :func:`spectrum_scale`, inverse rFFT with ``norm="ortho"`` (Lucent's equivalent of Lucid's
+    ``irfft2d`` times ``sqrt(w h)``), divided by 4, then :func:`to_valid_rgb` (decorrelated by default).
+    """
+
+    kind = "fourier"
+
+    def __init__(self, seeds: Sequence[int], size: tuple[int, int], sd: float = 0.01, decay_power: float = 1.0,
+                 decorrelate: bool = True, sigmoid: bool = True, device=None):
+        super().__init__()
+        h, w = size
+        self.size = (h, w)
+        wf = w // 2 + 1
+        init = torch.stack([torch.randn(2, 3, h, wf, generator=torch.Generator().manual_seed(s)) for s in seeds], 1)
+        self.spectrum = nn.Parameter((init * sd).to(device))  # [2, B, 3, h, wf]
+        self.register_buffer("scale", spectrum_scale(h, w, decay_power).to(device))
+        self.decorrelate, self.sigmoid = decorrelate, sigmoid
+
+    def forward(self) -> torch.Tensor:
+        spectrum = torch.complex(self.spectrum[0], self.spectrum[1]) * self.scale
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / 4.0
+        return to_valid_rgb(image, self.decorrelate, self.sigmoid)
+
+
+def make_image(kind: str, seeds: Sequence[int], size: tuple[int, int], device=None, **kwargs) -> nn.Module:
+    """Build a parameterization by name: ``"fourier"`` or ``"pixel"``."""
+    kinds = {"fourier": FourierImage, "pixel": PixelImage}
+    if kind not in kinds:
+        raise ValueError(f"Unknown parameterization {kind!r}: use 'fourier' or 'pixel'.")
+    return kinds[kind](seeds, size, device=device, **kwargs)
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalized 1-D Gaussian of radius ``ceil(3 sigma)``."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()

@@ -1,0 +1,95 @@
+"""Named recipes for activation maximization, each following its source.
+
+- ``"lucid"`` — Olah et al. 2017, "Feature Visualization" (Distill), as in Lucid's ``render_vis`` and
+  Lucent: Fourier parameterization with decorrelated colour, ``standard_transforms``, Adam lr 0.05, 512
+  steps.
+- ``"yosinski"`` — Yosinski et al. 2015, "Understanding Neural Networks Through Deep Visualization"
+  (deep-visualization-toolbox ``optimize_image.py``): pixel space, L2 decay 1e-4 each step, Gaussian blur
+  (sigma 1) every 4 steps, small-norm pixel clipping, 1000 steps. The paper climbs the plain gradient
+  with a hand-tuned step on 0-255 Caffe pixels; here Adam (lr 0.05) on pixels in [0, 1] gives a step that
+  does not depend on the model's gradient scale. Their clipping percentiles were hyperparameters found by
+  random search; 20 is a mid-range choice of ours.
+- ``"simonyan"`` — Simonyan et al. 2014, "Deep Inside Convolutional Networks", Eq. 1: maximize the
+  unnormalized score ``S_c(I) - lambda ||I||^2`` over pixels, nothing else (no transforms, no blur). The
+  paper does not give lambda for its 0-255 scale; ours, 1e-3 on [0, 1] pixels centred on grey, is a
+  choice of ours.
+
+Any field of :class:`AMConfig` can be overridden: ``activation_maximization(..., preset="lucid", lr=0.02)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .transforms import StandardTransforms
+
+
+@dataclass(frozen=True)
+class AMConfig:
+    """Everything an activation-maximization run does besides choosing the objective.
+
+    Attributes:
+        param: ``"fourier"`` or ``"pixel"`` (see :mod:`.parameterizations`).
+        decorrelate: Lucid's colour decorrelation.
+        sigmoid: squash to [0, 1] with a sigmoid (else a straight-through clamp).
+        sd: initial standard deviation of the parameter (Lucid: 0.01).
+        decay_power: the Fourier spectrum's ``1 / f^decay_power`` scaling.
+        transforms: a :class:`~.transforms.StandardTransforms` or ``None`` (none).
+        lr: Adam's learning rate.
+        steps: optimization steps.
+        l2, tv: weights of the L2 (Simonyan) and total-variation (Mahendran & Vedaldi) penalties.
+        decay: Yosinski's multiplicative L2 decay of the parameter, each step.
+        blur_every, blur_sigma: Gaussian blur of a pixel parameter every ``blur_every`` steps (0: never).
+        clip_percentile: Yosinski's small-norm pixel clipping percentile (0: off).
+        grad_clip: cap on each image's gradient L2 norm (``None``: off).
+        redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps (0: never).
+    """
+
+    param: str = "fourier"
+    decorrelate: bool = True
+    sigmoid: bool = True
+    sd: float = 0.01
+    decay_power: float = 1.0
+    transforms: StandardTransforms | None = StandardTransforms()
+    lr: float = 0.05
+    steps: int = 512
+    l2: float = 0.0
+    tv: float = 0.0
+    decay: float = 0.0
+    blur_every: int = 0
+    blur_sigma: float = 1.0
+    clip_percentile: float = 0.0
+    grad_clip: float | None = None
+    redirect_relu_steps: int = 0
+
+
+PRESETS: dict[str, AMConfig] = {
+    "lucid": AMConfig(redirect_relu_steps=16),
+    "yosinski": AMConfig(param="pixel", decorrelate=False, transforms=None, steps=1000, decay=1e-4,
+                         blur_every=4, blur_sigma=1.0, clip_percentile=20.0),
+    "simonyan": AMConfig(param="pixel", decorrelate=False, transforms=None, steps=512, l2=1e-3),
+}
+
+
+def get_preset(preset: str | AMConfig, **overrides) -> AMConfig:
+    """The named preset (or a given :class:`AMConfig`) with ``overrides`` applied."""
+    if isinstance(preset, AMConfig):
+        config = preset
+    elif preset in PRESETS:
+        config = PRESETS[preset]
+    else:
+        raise ValueError(f"Unknown preset {preset!r}: use one of {', '.join(map(repr, PRESETS))}, or an AMConfig.")
+    fields = {f.name for f in dataclasses.fields(AMConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"Unknown option(s) {', '.join(unknown)}; activation_maximization accepts these preset "
+                        f"overrides: {', '.join(sorted(fields))}.")
+    if overrides.get("transforms") is True:
+        overrides["transforms"] = StandardTransforms()
+    elif overrides.get("transforms") is False:
+        overrides["transforms"] = None
+    config = dataclasses.replace(config, **overrides)
+    if (config.blur_every or config.clip_percentile) and config.param != "pixel":
+        raise ValueError("blur_every and clip_percentile act on pixels; use param='pixel', or set them to 0.")
+    return config

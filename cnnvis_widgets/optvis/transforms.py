@@ -1,0 +1,86 @@
+"""Transformation robustness, drawn independently for every image (Olah et al. 2017, "Transformation
+robustness"; Lucid's ``optvis/transform.py`` ``standard_transforms``).
+
+Lucid (and Lucent) draw one random transform per step for the whole batch, so an image's result depends on
+the batch it was optimized in. Here every image has its own generator, seeded from (seed, unit, index
+within the unit), and all its draws for the whole run are made before the loop: an image's transforms
+depend only on its seed and the step. The transforms themselves run batched on the device: jitter as
+per-image integer crops (two gathers), scale and rotation as one ``affine_grid`` / ``grid_sample`` with
+per-image matrices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class StandardTransforms:
+    """Lucid's ``standard_transforms``: pad 12 (constant 0.5), jitter 8, random scale in
+    ``{1 + (i - 5) / 50 : i = 0..10}``, random rotation in -10..10 degrees (plus five extra 0s, as in
+    Lucid), jitter 4; then a bilinear resize to the model's input size.
+
+    Differences from Lucid, forced by per-image draws in one batch: scaling zooms about the centre inside a
+    canvas of fixed size instead of resizing the tensor, and what rotation and zoom-out uncover is filled
+    with 0.5 (like the padding) instead of 0.
+    """
+
+    pad: int = 12
+    pad_value: float = 0.5
+    jitter1: int = 8
+    scales: tuple[float, ...] = tuple(1 + (i - 5) / 50 for i in range(11))
+    angles: tuple[float, ...] = tuple(float(a) for a in range(-10, 11)) + (0.0,) * 5
+    jitter2: int = 4
+
+    def draw(self, seed: int, steps: int) -> torch.Tensor:
+        """All of one image's random parameters, [steps, 6]: (dy1, dx1, scale, angle in degrees, dy2, dx2).
+        Jitter offsets are uniform in 0..d (Lucid's ``random_crop`` of size ``n - d``)."""
+        g = torch.Generator().manual_seed(int(seed))
+        j1 = torch.randint(0, self.jitter1 + 1, (steps, 2), generator=g)
+        s = torch.tensor(self.scales)[torch.randint(0, len(self.scales), (steps,), generator=g)]
+        a = torch.tensor(self.angles)[torch.randint(0, len(self.angles), (steps,), generator=g)]
+        j2 = torch.randint(0, self.jitter2 + 1, (steps, 2), generator=g)
+        return torch.cat([j1.float(), s[:, None], a[:, None], j2.float()], 1)
+
+    def __call__(self, x: torch.Tensor, params: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+        """Transform images [B, 3, H, W] with per-image ``params`` [B, 6] (see :meth:`draw`)."""
+        x = F.pad(x, (self.pad,) * 4, value=self.pad_value)
+        x = crop(x, params[:, 0], params[:, 1], self.jitter1)
+        x = scale_rotate(x, params[:, 2], params[:, 3], fill=self.pad_value)
+        x = crop(x, params[:, 4], params[:, 5], self.jitter2)
+        return resize(x, out_size)
+
+
+def crop(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, d: int) -> torch.Tensor:
+    """Per-image crops of size (H - d, W - d) at integer offsets (dy[b], dx[b]) in 0..d."""
+    if d == 0:
+        return x
+    b, c, h, w = x.shape
+    hc, wc = h - d, w - d
+    rows = dy.long()[:, None] + torch.arange(hc, device=x.device)  # [B, hc]
+    cols = dx.long()[:, None] + torch.arange(wc, device=x.device)  # [B, wc]
+    x = x.gather(2, rows[:, None, :, None].expand(b, c, hc, w))
+    return x.gather(3, cols[:, None, None, :].expand(b, c, hc, wc))
+
+
+def scale_rotate(x: torch.Tensor, scale: torch.Tensor, degrees: torch.Tensor, fill: float = 0.5) -> torch.Tensor:
+    """Zoom by ``scale[b]`` and rotate by ``degrees[b]`` about the centre, one ``grid_sample`` for the batch."""
+    h, w = x.shape[-2:]
+    t = degrees.to(x.dtype) * (math.pi / 180)
+    cos, sin, inv = t.cos(), t.sin(), 1.0 / scale.to(x.dtype)
+    # output -> input coordinates in grid_sample's normalized units, with the aspect ratio accounted for
+    theta = torch.stack([torch.stack([cos * inv, -sin * inv * (h / w), torch.zeros_like(t)], 1),
+                         torch.stack([sin * inv * (w / h), cos * inv, torch.zeros_like(t)], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` (a no-op when it already has that size)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
