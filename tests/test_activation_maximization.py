@@ -250,7 +250,7 @@ def test_diversity_lowers_similarity_and_keeps_activation(mini):
         return am, mean_sim
 
     plain, sim0 = run(0.0)
-    diverse, sim1 = run(1.0)
+    diverse, sim1 = run(2.0)
     assert plain.images.shape == (2, 3, 3, 64, 64) and plain.activations.shape == (2, 3)
     ratio = diverse.activations / plain.activations.mean(1, keepdims=True)
     print(f"\ndiversity: Gram cosine {sim0.numpy().round(3)} -> {sim1.numpy().round(3)}; "

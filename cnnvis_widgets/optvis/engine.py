@@ -289,7 +289,7 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
     param = make_image(config.param, init_seeds, size, device=device, **kwargs)
     raw = next(iter(param.parameters()))
     batch_dim = 1 if config.param == "fourier" else 0
-    transforms = config.transforms
+    transforms = config.transforms.for_size(min(size)) if config.transforms is not None else None
     if transforms is not None:
         draws = torch.stack([transforms.draw(s, steps) for s in transform_seeds], 1).to(device)  # [steps, B, 6]
     opt = torch.optim.Adam(param.parameters(), lr=config.lr)

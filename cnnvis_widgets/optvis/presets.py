@@ -35,7 +35,8 @@ class AMConfig:
         sigmoid: squash to [0, 1] with a sigmoid (else a straight-through clamp).
         sd: initial standard deviation of the parameter (Lucid: 0.01).
         decay_power: the Fourier spectrum's ``1 / f^decay_power`` scaling.
-        transforms: a :class:`~.transforms.StandardTransforms` or ``None`` (none).
+        transforms: a :class:`~.transforms.StandardTransforms` or ``None`` (none); for images under 128 px
+            its pad and jitter shrink in proportion (:meth:`~.transforms.StandardTransforms.for_size`).
         lr: Adam's learning rate.
         steps: optimization steps.
         l2, tv: weights of the L2 (Simonyan) and total-variation (Mahendran & Vedaldi) penalties.

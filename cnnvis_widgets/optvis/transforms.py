@@ -11,6 +11,7 @@ per-image matrices.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -35,6 +36,15 @@ class StandardTransforms:
     scales: tuple[float, ...] = tuple(1 + (i - 5) / 50 for i in range(11))
     angles: tuple[float, ...] = tuple(float(a) for a in range(-10, 11)) + (0.0,) * 5
     jitter2: int = 4
+
+    def for_size(self, size: int, reference: int = 128) -> "StandardTransforms":
+        """Pad and jitter scaled down for images smaller than ``reference`` px (Lucid renders 128 px images
+        with these pixel amounts; a 64 px model would otherwise see its image shifted by an eighth)."""
+        if size >= reference:
+            return self
+        f = size / reference
+        return dataclasses.replace(self, pad=max(1, round(self.pad * f)), jitter1=max(1, round(self.jitter1 * f)),
+                                   jitter2=max(1, round(self.jitter2 * f)))
 
     def draw(self, seed: int, steps: int) -> torch.Tensor:
         """All of one image's random parameters, [steps, 6]: (dy1, dx1, scale, angle in degrees, dy2, dx2).
