@@ -6,7 +6,8 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     model = cv.load_model("mini_alexnet")
     world = cv.datasets.shapeworld(split="val")
     top = cv.top_activations(model, world, "conv5", k=9)
-    cv.NeuronGallery(top)
+    am = cv.activation_maximization(model, "conv5")
+    cv.NeuronGallery(top, am=am)
 """
 
 from . import datasets
@@ -14,18 +15,21 @@ from .filters import filter_images
 from .gallery import NeuronGallery
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
+from .optvis import AMResult, activation_maximization
 from .receptive_field import ReceptiveField
 from .top_activations import TopActivations, top_activations
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AMResult",
     "Layer",
     "LayerNotFoundError",
     "Model",
     "NeuronGallery",
     "ReceptiveField",
     "TopActivations",
+    "activation_maximization",
     "datasets",
     "filter_images",
     "load_model",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import anywidget
+import numpy as np
 import traitlets
 
 from .imaging import draw_box, png_bytes
@@ -31,8 +32,11 @@ class NeuronGallery(anywidget.AnyWidget):
     """A grid of a layer's units with their top-activating image crops (and first-layer filters).
 
     Args:
-        source: a :class:`TopActivations` result; a dict or list of them (one per layer, with a layer
-            picker); or a :class:`Model`, together with ``dataset``, to compute layers on demand.
+        source: a :class:`TopActivations` or :class:`~cnnvis_widgets.optvis.AMResult`; a dict or list of
+            them (one per layer, with a layer picker); or a :class:`Model`, together with ``dataset``, to
+            compute layers on demand.
+        am: activation-maximization results (one, or a list or dict of them) shown in each unit's tile
+            beside its top images.
         dataset: the images behind the results; lets the detail view show each crop in its full image
             with the receptive field outlined. Required when ``source`` is a model.
         layers: with a model, the layers offered in the picker (default: every conv layer).
@@ -57,39 +61,40 @@ class NeuronGallery(anywidget.AnyWidget):
     progress = traitlets.Float(-1.0).tag(sync=True)
 
     def __init__(self, source, dataset=None, layers: Sequence[str] | None = None, layer: str | None = None,
-                 k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, **kwargs):
+                 k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, am=None, **kwargs):
         from .model import Model
+        from .optvis import AMResult
 
         self._results: dict[str, TopActivations] = {}
+        self._am: dict[str, AMResult] = {}
         self._model: Model | None = None
         self._dataset = dataset
         self._k = k
-        if isinstance(source, TopActivations):
-            self._results[source.layer] = source
-        elif isinstance(source, Mapping):
-            self._results.update(source)
-        elif isinstance(source, Model):
+        if isinstance(source, Model):
             if dataset is None:
                 raise ValueError("NeuronGallery(model) needs images: pass dataset=, e.g. cv.datasets.shapeworld().")
             self._model = source
-        elif isinstance(source, Sequence) and source and all(isinstance(r, TopActivations) for r in source):
-            self._results.update({r.layer: r for r in source})
         else:
-            raise TypeError("NeuronGallery takes a TopActivations result, a dict/list of them, or a Model with "
-                            f"dataset=; got {type(source).__name__}.")
+            for result in _as_results(source, "source"):
+                (self._results if isinstance(result, TopActivations) else self._am)[_layer_of(result)] = result
+        for result in _as_results(am, "am") if am is not None else []:
+            if not isinstance(result, AMResult):
+                raise TypeError(f"am= takes AMResult objects, got {type(result).__name__}.")
+            self._am[_layer_of(result)] = result
         if self._model is not None:
             choices = list(layers) if layers else [
                 l.name for l in self._model.layers if l.kind == "Conv2d" or (l.spatial and l.kind == "MaxPool2d")]
             for name in choices:
                 self._model.layer(name)  # fail early on a wrong name, with the list
         else:
-            choices = list(self._results)
+            choices = list(dict.fromkeys([*self._results, *self._am]))
         if not choices:
             raise ValueError("Nothing to show: no layers given.")
         first = layer or (choices[-1] if self._model is not None else choices[0])
         if first not in choices:
             raise ValueError(f"layer={first!r} is not among the gallery's layers {choices}.")
-        model_name = self._model.name if self._model else next(iter(self._results.values())).model_name
+        model_name = self._model.name if self._model else next(
+            (r.model_name for r in self._results.values()), "activation maximization")
         super().__init__(_esm=_bundle("neuron_gallery.js").read_text(), layers=choices, page_size=page_size,
                          tile_size=tile_size, title=title if title is not None else model_name, **kwargs)
         self.observe(self._on_layer, names="layer")
@@ -117,43 +122,58 @@ class NeuronGallery(anywidget.AnyWidget):
         self.status = ""
         return result
 
+    def _units(self) -> list[int]:
+        """The units of the current layer, in tile order."""
+        if self.result is not None:
+            return list(range(self.result.units))
+        return [int(u) for u in self._am[self.layer].units]
+
     def _on_layer(self, change=None) -> None:
-        if self.layer not in self._results:
+        if self.layer not in self._results and self.layer not in self._am:
             self._results[self.layer] = self._compute(self.layer)
         self.selected_unit = -1
         self.detail = {}
         with self.hold_sync():
-            self.unit_count = self.result.units
+            self.unit_count = len(self._units())
             if self.page != 0:
                 self.page = 0  # triggers _on_page
             else:
                 self._on_page()
 
     def _on_page(self, change=None) -> None:
-        result = self.result
-        pages = max(1, -(-result.units // max(1, self.page_size)))
+        units = self._units()
+        pages = max(1, -(-len(units) // max(1, self.page_size)))
         if not 0 <= self.page < pages:
             self.page = min(max(self.page, 0), pages - 1)
             return
         start = self.page * self.page_size
-        self.tiles = [self._tile(result, u) for u in range(start, min(start + self.page_size, result.units))]
+        self.tiles = [self._tile(u) for u in units[start:start + self.page_size]]
 
-    def _tile(self, result: TopActivations, unit: int) -> dict:
-        return {
-            "unit": unit,
-            "label": self._label(result, unit),
-            "values": [float(v) for v in result.values[unit]],
-            "image_indices": [int(i) for i in result.indices[unit]],
-            "images": [png_bytes(crop) for crop in result.crops[unit]],
-            "filter": png_bytes(result.filters[unit]) if result.filters is not None else None,
-            "flags": list(result.meta.get("flags", {}).get(str(unit), [])),
-        }
+    def _tile(self, unit: int) -> dict:
+        result, am = self.result, self._am.get(self.layer)
+        tile = {"unit": unit, "label": self._label(unit), "values": [], "image_indices": [], "images": [],
+                "filter": None, "flags": [], "am": [], "am_values": []}
+        if result is not None:
+            tile.update(
+                values=[float(v) for v in result.values[unit]],
+                image_indices=[int(i) for i in result.indices[unit]],
+                images=[png_bytes(crop) for crop in result.crops[unit]],
+                filter=png_bytes(result.filters[unit]) if result.filters is not None else None,
+                flags=list(result.meta.get("flags", {}).get(str(unit), [])),
+            )
+        if am is not None and unit in am.units:
+            row = int(np.flatnonzero(am.units == unit)[0])
+            images = am.images[row] if am.images.ndim == 5 else am.images[row:row + 1]
+            tile.update(am=[png_bytes(im) for im in images],
+                        am_values=[float(v) for v in np.atleast_1d(am.activations[row])])
+        return tile
 
-    def _label(self, result: TopActivations, unit: int) -> str:
+    def _label(self, unit: int) -> str:
+        result = self.result
+        if result is None or result.receptive_field is not None:
+            return ""
         classes = self._model.classes if self._model else result.meta.get("classes")
-        if classes and result.receptive_field is None and result.units == len(classes):
-            return str(classes[unit])
-        return ""
+        return str(classes[unit]) if classes and result.units == len(classes) else ""
 
     def _on_select(self, change) -> None:
         unit = change["new"]
@@ -169,3 +189,21 @@ class NeuronGallery(anywidget.AnyWidget):
         context = [png_bytes(draw_box(source.image(int(i)), box, scale=scale))
                    for i, box in zip(result.indices[unit], result.boxes[unit])]
         self.detail = {"unit": unit, "context": context}
+
+
+def _as_results(value, what: str) -> list:
+    """One result, or a list / dict of them, as a list."""
+    from .optvis import AMResult
+
+    kinds = (TopActivations, AMResult)
+    if isinstance(value, kinds):
+        return [value]
+    items = list(value.values()) if isinstance(value, Mapping) else list(value) if isinstance(value, Sequence) else None
+    if not items or not all(isinstance(r, kinds) for r in items):
+        raise TypeError(f"NeuronGallery {what} takes a TopActivations or AMResult, a dict/list of them, or (as "
+                        f"source) a Model with dataset=; got {type(value).__name__}.")
+    return items
+
+
+def _layer_of(result) -> str:
+    return result.layer if result.layer is not None else "output"

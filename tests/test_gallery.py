@@ -77,3 +77,19 @@ def test_result_displays_as_gallery(results):
     bundle = results["conv3"]._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "application/vnd.jupyter.widget-view+json" in data
+
+
+def test_am_images_beside_top_images_and_am_alone(mini, results, tmp_path):
+    am = cv.activation_maximization(mini, "conv3", units=[1, 4], steps=8, n_per_unit=2, progress=False)
+    g = cv.NeuronGallery(results, am=am, page_size=5)
+    g.layer = "conv3"
+    tiles = {t["unit"]: t for t in g.tiles}
+    assert len(tiles[1]["am"]) == 2 and tiles[0]["am"] == [] and len(tiles[1]["images"]) == 4
+    np.testing.assert_array_equal(decode(tiles[4]["am"][1]), (am.images[1, 1] * 255).round().astype(np.uint8))
+    assert tiles[4]["am_values"] == pytest.approx(am.activations[1].tolist())
+    loaded = cv.AMResult.load(am.save(tmp_path / "am.safetensors"))
+    np.testing.assert_array_equal(loaded.images, am.images)
+    assert loaded.config == am.config and loaded.layer == "conv3"
+    alone = cv.NeuronGallery(loaded)
+    assert alone.layers == ["conv3"] and alone.unit_count == 2 and [t["unit"] for t in alone.tiles] == [1, 4]
+    assert alone.tiles[0]["images"] == [] and len(alone.tiles[0]["am"]) == 2

@@ -19,7 +19,7 @@ function cropFigure(crop, i, label) {
  * Panel for one prepared tile. `contexts` is a list of object URLs (full
  * images with the receptive field drawn); `onClose` runs on the close button.
  */
-export function buildDetail({ tile, crops, filter }, contexts, onClose) {
+export function buildDetail({ tile, crops, filter, am = [] }, contexts, onClose) {
   const images = h(
     "div",
     { className: "cnnvis-detail-images" },
@@ -35,6 +35,12 @@ export function buildDetail({ tile, crops, filter }, contexts, onClose) {
         h("figcaption", { text: "filter" }),
       ])
     : null;
+  const amFigures = am.map((image, i) =>
+    h("figure", {}, [
+      h("img", { className: "cnnvis-detail-am", src: image.url, alt: `${tile.label}, activation maximization ${i + 1}` }),
+      h("figcaption", { text: `AM ${formatValue(image.value)}` }),
+    ]),
+  );
   const contextBlock = contexts.length
     ? [
         h("div", { className: "cnnvis-detail-section", text: "Receptive fields" }),
@@ -67,7 +73,7 @@ export function buildDetail({ tile, crops, filter }, contexts, onClose) {
         "aria-label": "Close details",
         onClick: onClose,
       }),
-      h("div", { className: "cnnvis-detail-body" }, [images, filterFigure]),
+      h("div", { className: "cnnvis-detail-body" }, [images, filterFigure, ...amFigures]),
       ...contextBlock,
     ],
   );

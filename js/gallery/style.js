@@ -62,7 +62,8 @@ export const CSS = `
   background: var(--cnnvis-warn);
 }
 .cnnvis-gallery .cnnvis-crops { display: grid; gap: 1px; }
-.cnnvis-gallery .cnnvis-crop, .cnnvis-gallery .cnnvis-filter {
+.cnnvis-gallery .cnnvis-tile-extras { display: flex; flex-wrap: wrap; gap: 4px; }
+.cnnvis-gallery .cnnvis-crop, .cnnvis-gallery .cnnvis-filter, .cnnvis-gallery .cnnvis-am {
   display: block;
   width: var(--cnnvis-tile);
   height: var(--cnnvis-tile);
@@ -71,6 +72,7 @@ export const CSS = `
   background: var(--cnnvis-bg2);
 }
 .cnnvis-gallery .cnnvis-filter { outline: 1px dashed var(--cnnvis-border); }
+.cnnvis-gallery .cnnvis-am { width: calc(var(--cnnvis-tile) * 1.5); height: calc(var(--cnnvis-tile) * 1.5); outline: 1px solid var(--cnnvis-accent); }
 .cnnvis-gallery .cnnvis-detail {
   position: relative;
   margin-bottom: 8px;
@@ -86,7 +88,7 @@ export const CSS = `
 .cnnvis-gallery .cnnvis-detail-images { display: grid; gap: 6px; }
 .cnnvis-gallery .cnnvis-detail figure { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 2px; }
 .cnnvis-gallery .cnnvis-detail figcaption { font-size: 0.85em; color: var(--cnnvis-fg2); font-variant-numeric: tabular-nums; }
-.cnnvis-gallery .cnnvis-detail-image, .cnnvis-gallery .cnnvis-detail-filter {
+.cnnvis-gallery .cnnvis-detail-image, .cnnvis-gallery .cnnvis-detail-filter, .cnnvis-gallery .cnnvis-detail-am {
   display: block;
   width: calc(var(--cnnvis-tile) * 3);
   height: calc(var(--cnnvis-tile) * 3);

@@ -16,13 +16,16 @@ export function normalizeTile(raw) {
     image_indices: asArray(raw?.image_indices),
     images: asArray(raw?.images),
     filter: raw?.filter ?? null,
+    am: asArray(raw?.am),
+    am_values: asArray(raw?.am_values),
     flags: asArray(raw?.flags).map(String),
   };
 }
 
 /**
- * Tiles ready to draw: `{tile, crops, filter}` where `crops` holds
- * `{url, value, index}` per decodable image and `filter` is a URL or null.
+ * Tiles ready to draw: `{tile, crops, filter, am}` where `crops` holds
+ * `{url, value, index}` per decodable image, `filter` is a URL or null and
+ * `am` holds `{url, value}` per activation-maximization image.
  * URLs come from `pool`, which owns (and later revokes) them.
  */
 export function prepareTiles(tiles, pool) {
@@ -33,7 +36,12 @@ export function prepareTiles(tiles, pool) {
       const url = pool.add(bytes);
       if (url) crops.push({ url, value: tile.values[i], index: tile.image_indices[i] });
     });
-    return { tile, crops, filter: pool.add(tile.filter) };
+    const am = [];
+    tile.am.forEach((bytes, i) => {
+      const url = pool.add(bytes);
+      if (url) am.push({ url, value: tile.am_values[i] });
+    });
+    return { tile, crops, filter: pool.add(tile.filter), am };
   });
 }
 
@@ -48,7 +56,7 @@ export function flagBadges(flags) {
 }
 
 /** The focusable grid tile for one prepared tile; `onSelect(unit)` on click/Enter/Space. */
-export function buildTile({ tile, crops, filter }, onSelect) {
+export function buildTile({ tile, crops, filter, am = [] }, onSelect) {
   const select = () => onSelect(tile.unit);
   const onKeydown = (event) => {
     if (event.key !== "Enter" && event.key !== " ") return;
@@ -87,7 +95,18 @@ export function buildTile({ tile, crops, filter }, onSelect) {
         ...flagBadges(tile.flags),
       ]),
       grid,
-      filter ? h("img", { className: "cnnvis-filter", src: filter, alt: `${tile.label}, filter`, title: "filter" }) : null,
+      h("div", { className: "cnnvis-tile-extras" }, [
+        filter ? h("img", { className: "cnnvis-filter", src: filter, alt: `${tile.label}, filter`, title: "filter" }) : null,
+        ...am.map((image, i) =>
+          h("img", {
+            className: "cnnvis-am",
+            src: image.url,
+            alt: `${tile.label}, activation maximization ${i + 1}`,
+            title: `activation maximization: objective ${formatValue(image.value)}`,
+            draggable: "false",
+          }),
+        ),
+      ]),
     ],
   );
 }

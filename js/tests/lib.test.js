@@ -103,6 +103,8 @@ describe("normalizeTile", () => {
       image_indices: [],
       images: [],
       filter: null,
+      am: [],
+      am_values: [],
       flags: [],
     });
   });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget, { KERNEL_TIMEOUT_MS } from "../neuron_gallery.js";
-import { fakeModel, makeTile, pngBytes, stubObjectUrls } from "./helpers.js";
+import { fakeModel, makeTile, pngBytes, pngView, stubObjectUrls } from "./helpers.js";
 
 function defaults(overrides = {}) {
   return {
@@ -323,6 +323,29 @@ describe("object URLs and cleanup", () => {
     expect(el.querySelector(".cnnvis-gallery")).toBeNull();
     vi.advanceTimersByTime(KERNEL_TIMEOUT_MS * 2); // no timer fires into a removed view
     model.set("tiles", [makeTile(9)]);
+    expect(urls.live.size).toBe(0);
+  });
+});
+
+describe("activation maximization images", () => {
+  it("shows a unit's AM images in its tile and, larger, in the detail view", () => {
+    const urls = stubObjectUrls();
+    const tiles = [
+      { ...makeTile(0, { count: 2 }), am: [pngView(), pngView()], am_values: [7.5, 6.25] },
+      makeTile(1, { count: 2 }),
+    ];
+    const model = fakeModel(defaults({ layers: ["conv5"], layer: "conv5", unit_count: 2, tiles }));
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    const [first, second] = el.querySelectorAll(".cnnvis-tile");
+    expect(first.querySelectorAll("img.cnnvis-am")).toHaveLength(2);
+    expect(second.querySelectorAll("img.cnnvis-am")).toHaveLength(0);
+    expect(first.querySelector("img.cnnvis-am").title).toContain("7.5");
+    first.click();
+    const panel = el.querySelector(".cnnvis-detail");
+    expect(panel.querySelectorAll("img.cnnvis-detail-am")).toHaveLength(2);
+    expect([...panel.querySelectorAll("figcaption")].map((f) => f.textContent)).toContain("AM 6.25");
+    cleanup();
     expect(urls.live.size).toBe(0);
   });
 });
