@@ -7,6 +7,7 @@ const rootUrl = new URL("..", import.meta.url);
 const entries = {
   "js/neuron_gallery.js": "cnnvis_widgets/static/neuron_gallery.js",
   "js/embed.js": "cnnvis_widgets/static/embed.js",
+  "js/am_explorer.js": "cnnvis_widgets/static/am_explorer.js",
 };
 
 await Promise.all(

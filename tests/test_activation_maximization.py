@@ -358,3 +358,23 @@ def test_snapshots_stream_and_stop_ends_the_run_early():
     assert seen[-1][1] == (2, 3, 64, 64) and seen[-1][2] == (10, 2)
     assert result.history.shape == (10, 2) and result.images.shape == (2, 3, 64, 64)
     assert sorted(result.snapshots) == [0, 5, 10]
+
+
+def test_automatic_batch_size_follows_free_memory(monkeypatch):
+    from cnnvis_widgets.loading import load_model
+    from cnnvis_widgets.optvis import engine
+
+    model = load_model("mini_alexnet", device="cpu")
+    net = engine.working_copy(model.module)
+    norm = engine._normalizer(model, model.device, model.dtype)
+    monkeypatch.setattr(engine, "free_memory", lambda device: 2**30)
+    one_gib = engine.auto_batch_size(net, norm, (64, 64), model.device)
+    monkeypatch.setattr(engine, "free_memory", lambda device: 4 * 2**30)
+    assert engine.auto_batch_size(net, norm, (64, 64), model.device) == pytest.approx(4 * one_gib, rel=0.01)
+    assert 100 < one_gib < 100_000  # MiniAlexNet: well under a megabyte of activations per image
+    # a budget of 3 images per batch splits the 4 units into two batches and still returns every unit
+    monkeypatch.setattr(engine, "free_memory", lambda device: 3 * (2**30) // one_gib)
+    small = activation_maximization(model, "conv5", units=[4, 5, 6, 7], steps=4, progress=False)
+    monkeypatch.setattr(engine, "free_memory", lambda device: 2**34)
+    whole = activation_maximization(model, "conv5", units=[4, 5, 6, 7], steps=4, progress=False)
+    assert small.images.shape == whole.images.shape == (4, 3, 64, 64)

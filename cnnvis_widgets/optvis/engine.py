@@ -185,6 +185,41 @@ def image_seeds(seed: int, units: Sequence[int], n: int) -> tuple[list[int], lis
     return init, trans
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes free for tensors: the GPU's free memory, or the host's available memory (Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return 8 * 2**30
+
+
+def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 0.5, overhead: float = 4.0) -> int:
+    """Images per optimization batch that fit in ``budget`` of the free memory.
+
+    One image's cost is estimated from a forward pass: the bytes of every module output (kept for the
+    backward pass), times ``overhead`` for gradients, the transformed copies and the allocator.
+    """
+    sizes = []
+
+    def hook(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel() * output.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            net(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))
+    finally:
+        for h in handles:
+            h.remove()
+    per_image = overhead * (sum(sizes) + 3 * in_size[0] * in_size[1] * 4 * 4)
+    return max(1, int(budget * free_memory(device) // per_image))
+
+
 def _check_units(units, count: int, what: str) -> np.ndarray:
     if units is None:
         return np.arange(count)
@@ -219,8 +254,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         seed: images depend only on (seed, unit, index within the unit).
         image_size: side (or (h, w)) of the optimized image; default the model's input size. The model
             always sees its input size (the image is resized after the transforms).
-        batch_size: images per optimization batch (whole units); default: all in one, halved on
-            ``torch.OutOfMemoryError``.
+        batch_size: images per optimization batch (whole units); default: as many as half the free
+            memory holds (:func:`auto_batch_size`), halved again on ``torch.OutOfMemoryError``.
         snapshot_steps: steps (0..steps) at which to keep the images.
         progress: show a progress bar.
         on_snapshot: called as ``on_snapshot(step, images, history)`` at every snapshot step with the
@@ -264,7 +299,10 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
     what = f"layer {layer!r}" if layer is not None else "the model's output"
     units = _check_units(units, shape[1], what)
 
-    per_batch = len(units) if batch_size is None else max(1, int(batch_size) // n_per_unit)
+    if batch_size is None:
+        per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device) // n_per_unit))
+    else:
+        per_batch = max(1, int(batch_size) // n_per_unit)
     chunks: list[dict] = []
     start = 0
     from tqdm.auto import tqdm
