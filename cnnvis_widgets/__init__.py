@@ -11,6 +11,7 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
 """
 
 from . import datasets
+from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
 from .loading import load_model, load_state_dict
@@ -22,6 +23,7 @@ from .top_activations import TopActivations, top_activations
 __version__ = "0.1.0"
 
 __all__ = [
+    "AMExplorer",
     "AMResult",
     "Layer",
     "LayerNotFoundError",

@@ -149,7 +149,7 @@ class AMExplorer(ipywidgets.VBox):
             marks=[], axes=[bqplot.Axis(scale=self._x, label="step", grid_lines="none"),
                             bqplot.Axis(scale=self._y, label="objective", side="left",
                                         grid_lines="dashed")],
-            title="objective per step", legend_location="bottom-right", animation_duration=0,
+            title="objective per step", legend_location="top-left", animation_duration=0,
             fig_margin={"top": 36, "bottom": 44, "left": 64, "right": 16},
             layout=ipywidgets.Layout(width="100%", max_width="720px", height="260px"))
 
