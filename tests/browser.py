@@ -41,6 +41,20 @@ PIXEL_PROBE = """(root) => {
 }"""
 
 
+# JupyterLab (window.jupyterapp exposed): the open notebook's kernel is idle; every code cell has run.
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle' && w.content && w.content.widgets.length > 0;
+}"""
+ALL_CELLS_RAN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  return w.sessionContext.session.kernel.status === 'idle'
+    && cells.every(c => c.model.executionCount !== null);
+}"""
+
+
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 

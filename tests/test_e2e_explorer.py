@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from browser import browser_page, chromium_available, jupyter_server
+from browser import ALL_CELLS_RAN, KERNEL_IDLE, browser_page, chromium_available, jupyter_server
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -20,17 +20,6 @@ CELLS = [
     f"ex = AMExplorer(model, layer=\"conv5\", units=[3, 9], steps={STEPS}, snapshot_every=4)\nex",
 ]
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!kernel && kernel.status === 'idle' && w.content && w.content.widgets.length > 0;
-}"""
-ALL_CELLS_RAN = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  return w.sessionContext.session.kernel.status === 'idle'
-    && cells.every(c => c.model.executionCount !== null);
-}"""
 # The first image's pixels, read back through a canvas (null until it has loaded).
 FIRST_IMAGE = """(root) => {
   const img = root.querySelector('img.cnnvis-am-image');

@@ -2,22 +2,11 @@
 
 import pytest
 
-from browser import PIXEL_PROBE, browser_page, chromium_available, copy_notebook, jupyter_server
+from browser import (ALL_CELLS_RAN, KERNEL_IDLE, PIXEL_PROBE, browser_page, chromium_available, copy_notebook,
+                     jupyter_server)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
-
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!kernel && kernel.status === 'idle' && w.content && w.content.widgets.length > 0;
-}"""
-ALL_CELLS_RAN = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  return w.sessionContext.session.kernel.status === 'idle'
-    && cells.every(c => c.model.executionCount !== null);
-}"""
 
 
 @pytest.fixture(scope="module")

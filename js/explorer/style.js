@@ -1,28 +1,12 @@
+import { themeRoot } from "../lib/theme.js";
+
 // Styles for the activation-maximization explorer, scoped under
 // `.cnnvis-explorer`. JupyterLab theme variables carry fallbacks so the
 // widget also reads well outside Jupyter. `--cnnvis-am-size` (an image's
 // on-screen side in px) is set on the root from image_size * scale.
 
-export const CSS = `
-.cnnvis-explorer {
-  --cnnvis-bg: var(--jp-layout-color1, #fff);
-  --cnnvis-bg2: var(--jp-layout-color2, #f3f3f3);
-  --cnnvis-fg: var(--jp-ui-font-color1, #222);
-  --cnnvis-fg2: var(--jp-ui-font-color2, #616161);
-  --cnnvis-border: var(--jp-border-color2, #ddd);
-  --cnnvis-accent: var(--jp-brand-color1, #1976d2);
-  --cnnvis-error: var(--jp-error-color1, #d32f2f);
-  --cnnvis-am-size: 192px;
-  box-sizing: border-box;
-  color: var(--cnnvis-fg);
-  background: var(--cnnvis-bg);
-  font-family: var(--jp-ui-font-family, sans-serif);
-  font-size: var(--jp-ui-font-size1, 13px);
-  padding: 6px 0;
-}
-.cnnvis-explorer *, .cnnvis-explorer *::before, .cnnvis-explorer *::after { box-sizing: inherit; }
-.cnnvis-explorer [hidden] { display: none !important; }
-.cnnvis-explorer .cnnvis-title { font-weight: 600; font-size: 1.15em; margin: 0 0 6px; }
+export const CSS = `${themeRoot(".cnnvis-explorer", `  --cnnvis-error: var(--jp-error-color1, #d32f2f);
+  --cnnvis-am-size: 192px;`)}
 .cnnvis-explorer .cnnvis-am-controls { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 6px 10px; margin-bottom: 6px; }
 .cnnvis-explorer .cnnvis-am-field { display: flex; flex-direction: column; gap: 2px; color: var(--cnnvis-fg2); font-size: 0.9em; }
 .cnnvis-explorer select, .cnnvis-explorer input, .cnnvis-explorer button {

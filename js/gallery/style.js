@@ -1,27 +1,11 @@
+import { themeRoot } from "../lib/theme.js";
+
 // Styles for the gallery, scoped under `.cnnvis-gallery`. JupyterLab theme
 // variables carry fallbacks so the widget also reads well outside Jupyter.
 // `--cnnvis-tile` (one crop's size in px) is set on the root from `tile_size`.
 
-export const CSS = `
-.cnnvis-gallery {
-  --cnnvis-bg: var(--jp-layout-color1, #fff);
-  --cnnvis-bg2: var(--jp-layout-color2, #f3f3f3);
-  --cnnvis-fg: var(--jp-ui-font-color1, #222);
-  --cnnvis-fg2: var(--jp-ui-font-color2, #616161);
-  --cnnvis-border: var(--jp-border-color2, #ddd);
-  --cnnvis-accent: var(--jp-brand-color1, #1976d2);
-  --cnnvis-warn: var(--jp-warn-color1, #f57c00);
-  --cnnvis-tile: 40px;
-  box-sizing: border-box;
-  color: var(--cnnvis-fg);
-  background: var(--cnnvis-bg);
-  font-family: var(--jp-ui-font-family, sans-serif);
-  font-size: var(--jp-ui-font-size1, 13px);
-  padding: 6px 0;
-}
-.cnnvis-gallery *, .cnnvis-gallery *::before, .cnnvis-gallery *::after { box-sizing: inherit; }
-.cnnvis-gallery [hidden] { display: none !important; }
-.cnnvis-gallery .cnnvis-title { font-weight: 600; font-size: 1.15em; margin: 0 0 6px; }
+export const CSS = `${themeRoot(".cnnvis-gallery", `  --cnnvis-warn: var(--jp-warn-color1, #f57c00);
+  --cnnvis-tile: 40px;`)}
 .cnnvis-gallery .cnnvis-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin-bottom: 6px; }
 .cnnvis-gallery select, .cnnvis-gallery button {
   font: inherit;
