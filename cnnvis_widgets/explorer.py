@@ -20,7 +20,7 @@ import ipywidgets
 import numpy as np
 import traitlets
 
-from .gallery import _bundle
+from .bundles import bundle_source
 from .imaging import png_bytes
 
 OBJECTIVES = ["channel", "neuron", "logit"]
@@ -133,7 +133,7 @@ class AMExplorer(ipywidgets.VBox):
             raise ValueError(f"Layer {layer!r} has no recorded output; pick one of {layers}.")
         config = get_preset(preset)
         self.view = _AMExplorerView(
-            _esm=_bundle("am_explorer.js").read_text(), title=getattr(model, "name", ""), layers=layers,
+            _esm=bundle_source("am_explorer.js"), title=getattr(model, "name", ""), layers=layers,
             layer=layer, presets=list(PRESETS), preset=preset, objective=objective, units=[int(u) for u in units],
             steps=int(config.steps if steps is None else steps), image_size=int(model.input_size[-1]),
             scale=int(scale), **self._preset_values(config))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from .bundles import bundle_source
+
 _EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^\"']*[\"'][^>]*>\s*</script>", re.IGNORECASE)
 
 
@@ -34,11 +36,9 @@ def notebook_to_html(nb: nbformat.NotebookNode, out: str | Path) -> Path:
     """Write ``nb`` as one HTML file that needs no server and no network to show its widgets."""
     from nbconvert import HTMLExporter
 
-    from .gallery import _bundle
-
     html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     html = _EXTERNAL_SCRIPT.sub("", html)
-    embed = _bundle("embed.js").read_text().replace("</script", "<\\/script")
+    embed = bundle_source("embed.js").replace("</script", "<\\/script")
     html = html.replace("</body>", f'<script type="module">\n{embed}\n</script>\n</body>', 1)
     out = Path(out)
     out.write_text(html, encoding="utf-8")

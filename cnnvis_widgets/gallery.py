@@ -7,25 +7,15 @@ time the user picks it, with a progress bar.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import anywidget
 import numpy as np
 import traitlets
 
+from .bundles import bundle_source
 from .imaging import draw_box, png_bytes
 from .top_activations import TopActivations, top_activations
-
-STATIC = Path(__file__).parent / "static"
-
-
-def _bundle(name: str) -> Path:
-    path = STATIC / name
-    if not path.exists():
-        raise FileNotFoundError(f"The widget bundle {path} is missing; build it with `npm install && npm run build` "
-                                "in the repository (or reinstall the package with pip, which builds it).")
-    return path
 
 
 class NeuronGallery(anywidget.AnyWidget):
@@ -95,7 +85,7 @@ class NeuronGallery(anywidget.AnyWidget):
             raise ValueError(f"layer={first!r} is not among the gallery's layers {choices}.")
         model_name = self._model.name if self._model else next(
             (r.model_name for r in self._results.values()), "activation maximization")
-        super().__init__(_esm=_bundle("neuron_gallery.js").read_text(), layers=choices, page_size=page_size,
+        super().__init__(_esm=bundle_source("neuron_gallery.js"), layers=choices, page_size=page_size,
                          tile_size=tile_size, title=title if title is not None else model_name, **kwargs)
         self.observe(self._on_layer, names="layer")
         self.observe(self._on_page, names=["page", "page_size"])
