@@ -71,6 +71,9 @@ class ImageSource:
         self.size = tuple(int(s) for s in size)
         self._tensor: torch.Tensor | None = None
         self._items: Sequence | None = None
+        if isinstance(images, ImageSource):  # another view of the same images, at this size
+            self._tensor, self._items = images._tensor, images._items
+            return
         if isinstance(images, (Image.Image, str, os.PathLike)):
             images = [images]
         if isinstance(images, np.ndarray) and images.ndim == 4:

@@ -39,6 +39,8 @@ class TopActivations:
         crops: uint8 [units, k, 3, h, w], the image under each unit's receptive field.
         receptive_field: the layer's receptive field, or None where a unit sees the whole image.
         filters: uint8 [units, 3, kh, kw] for a first conv layer (its filters as images), else None.
+        projections: uint8 [units, k, 3, h, w], the DeconvNet projection of each top activation cut like
+            ``crops`` (zero at mid-grey; Zeiler & Fergus 2014, Fig. 2), when asked for; else None.
         image_size: (H, W) of the images the model saw.
         num_images: how many images were scanned.
     """
@@ -54,6 +56,7 @@ class TopActivations:
     image_size: tuple[int, int]
     num_images: int
     filters: np.ndarray | None = None
+    projections: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -74,7 +77,7 @@ class TopActivations:
         return NeuronGallery(self)._repr_mimebundle_(**kwargs)
 
     # -- persistence --------------------------------------------------------------------------------------
-    _ARRAYS = ("indices", "values", "positions", "boxes", "crops", "filters")
+    _ARRAYS = ("indices", "values", "positions", "boxes", "crops", "filters", "projections")
 
     def save(self, path: str | Path) -> Path:
         """Write to one ``.safetensors`` file (arrays, plus the metadata as JSON in its header)."""
@@ -106,7 +109,7 @@ class TopActivations:
             layer=meta["layer"], model_name=meta["model_name"], num_images=meta["num_images"],
             receptive_field=None if rf is None else ReceptiveField(*(tuple(v) for v in rf)),
             image_size=tuple(meta["image_size"]), meta=meta.get("meta", {}),
-            filters=arrays.pop("filters", None), **arrays,
+            filters=arrays.pop("filters", None), projections=arrays.pop("projections", None), **arrays,
         )
 
 
@@ -120,7 +123,8 @@ def _merge_top_k(top_values, top_indices, top_positions, values, indices, positi
 
 @torch.no_grad()
 def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: int = 64, crop_size: int = 64,
-                    num_workers: int = 0, progress: bool | Callable[[float], None] = True) -> TopActivations:
+                    num_workers: int = 0, progress: bool | Callable[[float], None] = True,
+                    projections: str | None = None) -> TopActivations:
     """For every unit of ``layer``, the ``k`` images of ``dataset`` where it fires most.
 
     A unit's response to an image is its maximum over spatial positions (Zeiler & Fergus 2014 §2.1 show
@@ -135,10 +139,18 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
         crop_size: the largest side of a stored crop; larger receptive fields are downsampled to it.
         num_workers: data-loading worker processes for dataset objects.
         progress: show a progress bar, or a callable receiving the fraction done.
+        projections: also project every top activation back to pixels with this rule of
+            :func:`~cnnvis_widgets.deconvnet.deconvnet` (``"deconvnet"``, ``"guided"``, ``"gradient"``), cut to
+            the same boxes as the crops, as Zeiler & Fergus 2014 show them side by side.
     """
     info = model.layer(layer)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
+    if projections is not None:
+        from .deconvnet import RULES
+
+        if projections not in RULES:
+            raise ValueError(f"projections must be None or one of {', '.join(RULES)}; got {projections!r}.")
     source = ImageSource(dataset, model.input_size[1:])
     n = len(source)
     k_eff = min(k, n)
@@ -172,12 +184,17 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     rf = info.receptive_field if info.spatial else None
     boxes = _crop_boxes(rf, positions, model.input_size[1:])
     crops = _crops(source, indices, boxes, crop_size)
+    projected = None
+    if projections is not None:
+        projected = _projection_crops(model, source, layer, indices, positions, boxes, crop_size, projections,
+                                      batch_size)
     first_conv = _is_first_conv(model, layer)
     return TopActivations(
         layer=layer, model_name=model.name, indices=indices, values=top_values.cpu().numpy().astype(np.float32),
         positions=positions.astype(np.int64), boxes=boxes, crops=crops, receptive_field=rf,
         image_size=tuple(model.input_size[1:]), num_images=n,
-        filters=filter_images(model, layer) if first_conv else None,
+        filters=filter_images(model, layer) if first_conv else None, projections=projected,
+        meta={"projection_rule": projections} if projections else {},
     )
 
 
@@ -201,24 +218,55 @@ def _crop_boxes(rf: ReceptiveField | None, positions: np.ndarray, image_size) ->
 
 
 def _crops(source: ImageSource, indices: np.ndarray, boxes: np.ndarray, crop_size: int) -> np.ndarray:
-    """Cut every box out of its image (grey outside the image) with one gather, as uint8 [units, k, 3, h, w]."""
+    """Cut every box out of its image (grey outside the image) as uint8 [units, k, 3, h, w]."""
     units, k = indices.shape
-    ch, cw = int(boxes[0, 0, 2] - boxes[0, 0, 0]), int(boxes[0, 0, 3] - boxes[0, 0, 1])
     unique, inverse = np.unique(indices, return_inverse=True)
-    images = source.images(unique.tolist())
+    crops = cut_boxes(source.images(unique.tolist()), torch.from_numpy(inverse.reshape(-1)),
+                      torch.from_numpy(boxes.reshape(-1, 4)), crop_size, fill=0.5)
+    crops = (crops.clamp(0, 1) * 255).round().to(torch.uint8)
+    return crops.reshape(units, k, *crops.shape[1:]).numpy()
+
+
+def cut_boxes(images: torch.Tensor, which: torch.Tensor, boxes: torch.Tensor, crop_size: int,
+              fill: float) -> torch.Tensor:
+    """Crops [M, 3, h, w]: box ``boxes[m]`` (equal sizes) of image ``images[which[m]]``, ``fill`` outside the
+    image, downsampled so the longer side is at most ``crop_size``; one vectorized gather."""
+    ch, cw = int(boxes[0, 2] - boxes[0, 0]), int(boxes[0, 3] - boxes[0, 1])
     pad = max(ch, cw)
-    padded = F.pad(images, (pad, pad, pad, pad), value=0.5)
-    flat_boxes = torch.from_numpy(boxes.reshape(-1, 4)) + pad
-    rows = flat_boxes[:, :1] + torch.arange(ch)  # [M, ch]
-    cols = flat_boxes[:, 1:2] + torch.arange(cw)  # [M, cw]
-    which = torch.from_numpy(inverse.reshape(-1))
-    crops = padded[which[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # [M, ch, cw, 3]
-    crops = crops.permute(0, 3, 1, 2)
+    padded = F.pad(images, (pad, pad, pad, pad), value=fill)
+    boxes = boxes + pad
+    rows = boxes[:, :1] + torch.arange(ch)  # [M, ch]
+    cols = boxes[:, 1:2] + torch.arange(cw)  # [M, cw]
+    crops = padded[which[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     if max(ch, cw) > crop_size:
         scale = crop_size / max(ch, cw)
         crops = F.interpolate(crops, size=(max(1, round(ch * scale)), max(1, round(cw * scale))),
                               mode="bilinear", antialias=True, align_corners=False)
-    crops = (crops.clamp(0, 1) * 255).round().to(torch.uint8)
+    return crops
+
+
+def _projection_crops(model: Model, source: ImageSource, layer: str, indices: np.ndarray, positions: np.ndarray,
+                      boxes: np.ndarray, crop_size: int, rule: str, batch_size: int) -> np.ndarray:
+    """The deconvnet projection of every (unit, top image) at its position, cut like the image crops and
+    scaled for display (zero at mid-grey), as uint8 [units, k, 3, h, w]."""
+    from .deconvnet import deconvnet, display_projection
+
+    units, k = indices.shape
+    unit_of = np.repeat(np.arange(units), k)
+    flat_indices, flat_positions, flat_boxes = indices.reshape(-1), positions.reshape(-1, 2), boxes.reshape(-1, 4)
+    spatial = model.layer(layer).spatial
+    out = []
+    for start in range(0, len(unit_of), batch_size):
+        part = slice(start, start + batch_size)
+        projected = deconvnet(model, source, layer, unit=unit_of[part],
+                              position=flat_positions[part] if spatial else None, rule=rule,
+                              image_indices=flat_indices[part], batch_size=batch_size)
+        m = len(projected)
+        crops = cut_boxes(torch.from_numpy(projected.projections), torch.arange(m),
+                          torch.from_numpy(flat_boxes[part]), crop_size, fill=0.0)
+        shown = torch.from_numpy(display_projection(crops.numpy()))
+        out.append((shown.clamp(0, 1) * 255).round().to(torch.uint8))
+    crops = torch.cat(out)
     return crops.reshape(units, k, *crops.shape[1:]).numpy()
 
 

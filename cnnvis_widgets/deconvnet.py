@@ -1,0 +1,258 @@
+"""DeconvNet projections: one activation mapped back to pixel space (Zeiler & Fergus 2014).
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (ECCV 2014), §2.1: to see what
+excites one activation, set every other activation of its layer to zero and pass the layer back through
+a deconvnet to the pixels: max-unpooling with the forward pass's switches, rectification, and filtering
+with the transposed filters of the same layer. Unpooling with switches and transposed filtering are what
+autograd already does for max-pooling and convolution, so a deconvnet is the backward pass with one
+change at the rectifiers. Three rules for that change:
+
+- ``"deconvnet"``: pass only positive backward signals, ignoring the forward sign (Zeiler & Fergus 2014).
+- ``"guided"``: pass only positive signals where the forward input was positive too (guided backprop,
+  Springenberg et al. 2015, "Striving for Simplicity: The All Convolutional Net", §3.4).
+- ``"gradient"``: the plain gradient (Simonyan et al. 2014's saliency, without the absolute value).
+
+The rectifiers are swapped at the level of the torch operations while the projection runs (a
+:class:`torch.overrides.TorchFunctionMode` that routes ``relu``, ``relu6`` and ``hardtanh(0, max)`` calls
+through a rectifier with the chosen backward rule): ``nn.ReLU``/``nn.ReLU6`` modules, in place or not,
+and ``F.relu``/``torch.relu``/``Tensor.relu`` calls inside a ``forward`` are all covered, on any module,
+traceable or not, and the user's module is never edited.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from .images import ImageSource
+from .model import Model, run_until
+
+RULES = ("deconvnet", "guided", "gradient")
+
+
+class _Rectifier(torch.autograd.Function):
+    """``clamp(x, 0, upper)`` forward; the backward rule of ``rule`` at the rectifier."""
+
+    @staticmethod
+    def forward(ctx, x, rule: str, upper: float | None):
+        ctx.rule = rule
+        passes = x > 0
+        if upper is not None:
+            passes &= x < upper
+        ctx.save_for_backward(passes)
+        return x.clamp(0, upper) if upper is not None else x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (passes,) = ctx.saved_tensors
+        if ctx.rule == "deconvnet":
+            return grad.clamp_min(0), None, None
+        grad = grad * passes
+        return (grad.clamp_min(0) if ctx.rule == "guided" else grad), None, None
+
+
+def _rectifier_call(func, args, kwargs) -> tuple[torch.Tensor, float | None, bool] | None:
+    """(input, upper bound, in place) when ``func(*args, **kwargs)`` is a ReLU-type rectifier, else None."""
+    name = getattr(func, "__name__", "")
+    x = args[0] if args else kwargs.get("input", kwargs.get("self"))
+    if not isinstance(x, torch.Tensor):
+        return None
+    if name in ("relu", "relu_") and (func in _RELU_FUNCS):
+        inplace = name == "relu_" or bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
+        return x, None, inplace
+    if func is F.relu6:
+        return x, 6.0, bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
+    if func in (F.hardtanh, F.hardtanh_):
+        low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+        high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+        if low != 0:
+            return None  # not a rectifier
+        inplace = func is F.hardtanh_ or bool(args[3] if len(args) > 3 else kwargs.get("inplace", False))
+        return x, float(high), inplace
+    return None
+
+
+_RELU_FUNCS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class rectifier_rule(TorchFunctionMode):
+    """Within this block, every ReLU-type call backpropagates with ``rule`` (see the module docstring).
+
+    The forward values are unchanged. In-place calls stay in place (the rectified values are copied
+    back into the input tensor), so code that relies on them computes the same forward.
+    """
+
+    def __init__(self, rule: str):
+        super().__init__()
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}.")
+        self.rule = rule
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.rule != "gradient":
+            call = _rectifier_call(func, args, kwargs)
+            if call is not None:
+                x, upper, inplace = call
+                out = _Rectifier.apply(x, self.rule, upper)
+                return x.copy_(out) if inplace else out
+        return func(*args, **kwargs)
+
+
+@dataclass
+class Projections:
+    """The result of :func:`deconvnet`: one projection per selected activation.
+
+    Attributes:
+        projections: float32 [N, 3, H, W], the projection onto the input image (RGB in [0, 1]).
+        image_indices: int64 [N], which input image each row projects.
+        units: int64 [N], the unit (channel or feature) of each row.
+        positions: int64 [N, 2], (row, column) of the activation in the layer's grid; -1 for layers
+            without space.
+        values: float32 [N], the activation's value (the seed of the backward pass, as in Zeiler & Fergus).
+        layer, rule: what was projected, and how.
+    """
+
+    projections: np.ndarray
+    image_indices: np.ndarray
+    units: np.ndarray
+    positions: np.ndarray
+    values: np.ndarray
+    layer: str
+    rule: str
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __repr__(self) -> str:
+        return f"Projections(layer={self.layer!r}, rule={self.rule!r}, n={len(self)})"
+
+    def display(self) -> np.ndarray:
+        """The projections as images in [0, 1], zero at mid-grey (see :func:`display_projection`)."""
+        return display_projection(self.projections)
+
+    def _repr_png_(self) -> bytes:
+        from PIL import Image
+
+        from .imaging import to_hwc_uint8
+
+        tiles = [to_hwc_uint8(p) for p in self.display()[:32]]
+        h, w = tiles[0].shape[:2]
+        sheet = np.full((h, len(tiles) * (w + 2) - 2, 3), 255, np.uint8)
+        for i, tile in enumerate(tiles):
+            sheet[:, i * (w + 2):i * (w + 2) + w] = tile
+        buffer = io.BytesIO()
+        Image.fromarray(sheet).resize((sheet.shape[1] * 2, h * 2), Image.NEAREST).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def display_projection(projections, percentile: float = 99.0) -> np.ndarray:
+    """Projections [..., 3, H, W] as images in [0, 1]: zero at mid-grey, each image scaled so that the
+    ``percentile`` of its magnitudes reaches the ends of the range (the few stronger pixels clip)."""
+    p = np.asarray(projections, dtype=np.float32)
+    flat = np.abs(p).reshape(*p.shape[:-3], -1)
+    scale = np.percentile(flat, percentile, axis=-1)
+    scale = np.where(scale > 0, scale, flat.max(-1))[..., None, None, None]
+    return np.clip(0.5 + p / (2 * np.maximum(scale, 1e-12)), 0, 1)
+
+
+def _broadcast(name: str, value, n: int) -> np.ndarray:
+    array = np.asarray(value, dtype=np.int64)
+    if array.ndim == 0 or (name == "position" and array.ndim == 1):
+        return np.broadcast_to(array, (n, *array.shape)).copy()
+    if len(array) != n:
+        raise ValueError(f"{name} has {len(array)} entries but there are {n} images; give one per image or one for all.")
+    return array
+
+
+def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None = None,
+              position: Sequence[int] | np.ndarray | None = None, rule: str = "deconvnet", seed: str = "value",
+              batch_size: int = 32, image_indices: Sequence[int] | None = None) -> Projections:
+    """Project one activation of ``layer`` per image back to pixel space (Zeiler & Fergus 2014, §2.1).
+
+    Every other activation of the layer is zeroed; the selected one seeds the backward pass with its own
+    value (``seed="value"``, as Zeiler & Fergus) or with 1 (``seed="one"``, the plain derivative). Rows are
+    independent and run in batches, so many images, or one image with many units, take one backward pass
+    per batch.
+
+    Args:
+        model: a :class:`Model`; its module is not modified.
+        images: RGB images in [0, 1] (anything :class:`~cnnvis_widgets.images.ImageSource` takes).
+        layer: a name from ``model.layers``.
+        unit: the unit per row: an int for all rows, one per image, or None for each image's strongest unit.
+        position: (row, column) in the layer's grid, for all rows or one per row; None: the unit's strongest
+            position in each image. Ignored for layers without space.
+        rule: ``"deconvnet"``, ``"guided"`` or ``"gradient"``.
+        image_indices: project only these images of ``images`` (repeats allowed: one row each).
+        batch_size: rows per backward pass.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}; got {rule!r}.")
+    if seed not in ("value", "one"):
+        raise ValueError(f"seed must be 'value' or 'one', got {seed!r}.")
+    info = model.layer(layer)
+    if info.output_shape is None:
+        raise ValueError(f"Layer {layer!r} has no tensor output to project; pick a layer from model.layers.")
+    source = ImageSource(images, model.input_size[1:])
+    rows = np.arange(len(source)) if image_indices is None else np.asarray(image_indices, dtype=np.int64)
+    n = len(rows)
+    units = None if unit is None else _broadcast("unit", unit, n)
+    if units is not None and ((units < 0) | (units >= info.units)).any():
+        raise ValueError(f"unit out of range: {layer} has {info.units} units, numbered 0..{info.units - 1}.")
+    spatial = info.spatial
+    positions = None if position is None or not spatial else _broadcast("position", position, n)
+    if positions is not None:
+        grid = np.array(info.output_shape[1:])
+        if positions.shape != (n, 2) or ((positions < 0) | (positions >= grid)).any():
+            raise ValueError(f"position must be (row, column) inside {layer}'s {grid[0]}x{grid[1]} grid, one pair "
+                             "for all images or one per image.")
+    out_projections, out_units, out_positions, out_values = [], [], [], []
+    device = model.device
+    with model.inference():
+        for start in range(0, n, batch_size):
+            index = slice(start, start + batch_size)
+            batch = source.images(rows[index].tolist()).to(device, model.dtype).requires_grad_(True)
+            result = _project_batch(model, batch, layer, rule, seed, spatial,
+                                    None if units is None else torch.as_tensor(units[index], device=device),
+                                    None if positions is None else torch.as_tensor(positions[index], device=device))
+            for store, value in zip((out_projections, out_units, out_positions, out_values), result):
+                store.append(value.detach().cpu())
+    return Projections(
+        projections=torch.cat(out_projections).float().numpy(), image_indices=rows,
+        units=torch.cat(out_units).numpy(), positions=torch.cat(out_positions).numpy(),
+        values=torch.cat(out_values).float().numpy(), layer=layer, rule=rule)
+
+
+def _project_batch(model: Model, batch: torch.Tensor, layer: str, rule: str, seed: str, spatial: bool,
+                   units: torch.Tensor | None, positions: torch.Tensor | None):
+    """One forward to ``layer`` and one backward from the selected activation of each row."""
+    captured: list[torch.Tensor] = []
+    with torch.enable_grad(), rectifier_rule(rule):
+        run_until(model, batch, layer, captured.append)
+    activation = captured[0]
+    b = activation.shape[0]
+    rows = torch.arange(b, device=activation.device)
+    flat = activation.detach().flatten(2) if spatial else activation.detach().view(b, -1, 1)
+    if units is None:
+        units = flat.amax(2).argmax(1)
+    unit_maps = flat[rows, units]  # [b, positions]
+    if positions is None:
+        where = unit_maps.argmax(1)
+    else:
+        where = positions[:, 0] * activation.shape[-1] + positions[:, 1]
+    values = unit_maps[rows, where]
+    grad = torch.zeros_like(flat)
+    grad[rows, units, where] = values if seed == "value" else torch.ones_like(values)
+    (projection,) = torch.autograd.grad(activation, batch, grad.view_as(activation))
+    width = activation.shape[-1]
+    pos = torch.stack([where // width, where % width], 1) if spatial else torch.full((b, 2), -1, device=rows.device)
+    return projection, units, pos, values
+
+
+__all__ = ["Projections", "RULES", "deconvnet", "display_projection", "rectifier_rule"]
