@@ -11,6 +11,7 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
 """
 
 from . import datasets
+from .deconvnet import Projections, deconvnet
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
@@ -29,10 +30,12 @@ __all__ = [
     "LayerNotFoundError",
     "Model",
     "NeuronGallery",
+    "Projections",
     "ReceptiveField",
     "TopActivations",
     "activation_maximization",
     "datasets",
+    "deconvnet",
     "filter_images",
     "load_model",
     "load_state_dict",
