@@ -32,6 +32,8 @@ class NeuronGallery(anywidget.AnyWidget):
         layers: with a model, the layers offered in the picker (default: every conv layer).
         layer: the layer shown first.
         k: with a model, images per unit.
+        projections: with a model, also compute each top image's DeconvNet projection with this rule
+            (``"deconvnet"``, ``"guided"`` or ``"gradient"``) and show it beside the crop.
         page_size: units per page.
         tile_size: CSS pixels of one crop in the grid.
     """
@@ -51,7 +53,8 @@ class NeuronGallery(anywidget.AnyWidget):
     progress = traitlets.Float(-1.0).tag(sync=True)
 
     def __init__(self, source, dataset=None, layers: Sequence[str] | None = None, layer: str | None = None,
-                 k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, am=None, **kwargs):
+                 k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, am=None,
+                 projections: str | None = None, **kwargs):
         from .model import Model
         from .optvis import AMResult
 
@@ -60,6 +63,7 @@ class NeuronGallery(anywidget.AnyWidget):
         self._model: Model | None = None
         self._dataset = dataset
         self._k = k
+        self._projections = projections
         if isinstance(source, Model):
             if dataset is None:
                 raise ValueError("NeuronGallery(model) needs images: pass dataset=, e.g. cv.datasets.shapeworld().")
@@ -102,7 +106,7 @@ class NeuronGallery(anywidget.AnyWidget):
         self.status = f"computing top activations of {layer}…"
         self.progress = 0.0
         try:
-            result = top_activations(self._model, self._dataset, layer, k=self._k,
+            result = top_activations(self._model, self._dataset, layer, k=self._k, projections=self._projections,
                                      progress=lambda f: setattr(self, "progress", round(f, 3)))
         except Exception as err:
             self.status = f"Could not compute {layer}: {err}"
@@ -142,12 +146,13 @@ class NeuronGallery(anywidget.AnyWidget):
     def _tile(self, unit: int) -> dict:
         result, am = self.result, self._am.get(self.layer)
         tile = {"unit": unit, "label": self._label(unit), "values": [], "image_indices": [], "images": [],
-                "filter": None, "flags": [], "am": [], "am_values": []}
+                "projections": [], "filter": None, "flags": [], "am": [], "am_values": []}
         if result is not None:
             tile.update(
                 values=[float(v) for v in result.values[unit]],
                 image_indices=[int(i) for i in result.indices[unit]],
                 images=[png_bytes(crop) for crop in result.crops[unit]],
+                projections=[] if result.projections is None else [png_bytes(p) for p in result.projections[unit]],
                 filter=png_bytes(result.filters[unit]) if result.filters is not None else None,
                 flags=list(result.meta.get("flags", {}).get(str(unit), [])),
             )

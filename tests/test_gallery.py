@@ -93,3 +93,14 @@ def test_am_images_beside_top_images_and_am_alone(mini, results, tmp_path):
     alone = cv.NeuronGallery(loaded)
     assert alone.layers == ["conv3"] and alone.unit_count == 2 and [t["unit"] for t in alone.tiles] == [1, 4]
     assert alone.tiles[0]["images"] == [] and len(alone.tiles[0]["am"]) == 2
+
+
+def test_projections_ride_beside_the_crops(mini, world, results):
+    subset = torch.utils.data.Subset(world, range(48))
+    gallery = cv.NeuronGallery(mini, dataset=subset, layers=["conv3"], k=4, page_size=2, projections="deconvnet")
+    top = gallery.result
+    assert top.projections is not None and top.meta["projection_rule"] == "deconvnet"
+    tile = gallery.tiles[1]
+    assert len(tile["projections"]) == len(tile["images"]) == 4
+    np.testing.assert_array_equal(decode(tile["projections"][2]), top.projections[1, 2])
+    assert cv.NeuronGallery(results["conv3"]).tiles[0]["projections"] == []  # computed without projections

@@ -145,3 +145,26 @@ def test_a_module_called_twice_is_read_at_its_last_call():
     block = cv.top_activations(model, x, "layer1.0", k=2, progress=False)
     np.testing.assert_array_equal(relu.indices, block.indices)
     np.testing.assert_allclose(relu.values, block.values, rtol=1e-6)
+
+
+def test_projections_are_the_deconvnet_of_each_top_activation_cut_like_the_crops(mini, tmp_path):
+    from cnnvis_widgets.deconvnet import deconvnet, display_projection
+
+    x = images(24)
+    result = cv.top_activations(mini, x, "conv2", k=3, progress=False, projections="guided")
+    assert result.projections.shape == result.crops.shape and result.projections.dtype == np.uint8
+    assert result.meta["projection_rule"] == "guided"
+    unit, j = 11, 1
+    alone = deconvnet(mini, x[result.indices[unit, j]:result.indices[unit, j] + 1], "conv2", unit=unit,
+                      position=result.positions[unit, j], rule="guided")
+    top, left, bottom, right = result.boxes[unit, j]
+    full = np.zeros((3, 64 + 2 * 64, 64 + 2 * 64), np.float32)  # the projection on a zero canvas
+    full[:, 64:128, 64:128] = alone.projections[0]
+    cut = full[:, top + 64:bottom + 64, left + 64:right + 64]
+    expected = np.round(display_projection(cut) * 255)
+    assert np.abs(result.projections[unit, j].astype(int) - expected).max() <= 1
+    assert np.abs(alone.projections[0]).sum() > 0 and len(np.unique(result.projections[unit, j])) > 10
+    loaded = cv.TopActivations.load(result.save(tmp_path / "top.safetensors"))
+    np.testing.assert_array_equal(loaded.projections, result.projections)
+    with pytest.raises(ValueError, match="projections must be None or one of"):
+        cv.top_activations(mini, x, "conv2", projections="lrp", progress=False)

@@ -5,9 +5,19 @@ import { formatValue } from "../lib/format.js";
 import { gridColumns } from "../lib/layout.js";
 import { cropCaption, flagBadges } from "./tiles.js";
 
-function cropFigure(crop, i, label) {
+function cropFigure(crop, i, label, projection) {
   return h("figure", { title: cropCaption(crop) }, [
-    h("img", { className: "cnnvis-detail-image", src: crop.url, alt: `${label}, image ${i + 1}` }),
+    projection
+      ? h("div", { className: "cnnvis-detail-pair" }, [
+          h("img", { className: "cnnvis-detail-image", src: crop.url, alt: `${label}, image ${i + 1}` }),
+          h("img", {
+            className: "cnnvis-detail-projection",
+            src: projection.url,
+            alt: `${label}, projection of image ${i + 1}`,
+            title: "DeconvNet projection",
+          }),
+        ])
+      : h("img", { className: "cnnvis-detail-image", src: crop.url, alt: `${label}, image ${i + 1}` }),
     h("figcaption", {}, [
       h("span", { className: "cnnvis-detail-value", text: formatValue(crop.value) }),
       crop.index === undefined ? null : h("span", { className: "cnnvis-detail-index", text: ` #${crop.index}` }),
@@ -19,16 +29,14 @@ function cropFigure(crop, i, label) {
  * Panel for one prepared tile. `contexts` is a list of object URLs (full
  * images with the receptive field drawn); `onClose` runs on the close button.
  */
-export function buildDetail({ tile, crops, filter, am = [] }, contexts, onClose) {
+export function buildDetail({ tile, crops, projections = [], filter, am = [] }, contexts, onClose) {
   const images = h(
     "div",
     { className: "cnnvis-detail-images" },
-    crops.map((crop, i) => cropFigure(crop, i, tile.label)),
+    crops.map((crop, i) => cropFigure(crop, i, tile.label, projections[i])),
   );
-  images.style.setProperty(
-    "grid-template-columns",
-    `repeat(${gridColumns(crops.length)}, calc(var(--cnnvis-tile) * 3))`,
-  );
+  const width = projections.length ? "calc(var(--cnnvis-tile) * 6 + 2px)" : "calc(var(--cnnvis-tile) * 3)";
+  images.style.setProperty("grid-template-columns", `repeat(${gridColumns(crops.length)}, ${width})`);
   const filterFigure = filter
     ? h("figure", {}, [
         h("img", { className: "cnnvis-detail-filter", src: filter, alt: `${tile.label}, filter` }),

@@ -35,7 +35,7 @@ export const CSS = `${themeRoot(".cnnvis-gallery", `  --cnnvis-warn: var(--jp-wa
 .cnnvis-gallery .cnnvis-tile:hover { border-color: var(--cnnvis-accent); }
 .cnnvis-gallery .cnnvis-tile:focus-visible { outline: 2px solid var(--cnnvis-accent); outline-offset: 1px; }
 .cnnvis-gallery .cnnvis-tile.cnnvis-selected { border-color: var(--cnnvis-accent); box-shadow: 0 0 0 1px var(--cnnvis-accent); }
-.cnnvis-gallery .cnnvis-tile-head { display: flex; flex-wrap: wrap; align-items: center; gap: 3px; max-width: calc(var(--cnnvis-tile) * 4); }
+.cnnvis-gallery .cnnvis-tile-head { display: flex; flex-wrap: wrap; align-items: center; gap: 3px; max-width: calc(var(--cnnvis-tile) * 7); }
 .cnnvis-gallery .cnnvis-label { font-size: 0.9em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .cnnvis-gallery .cnnvis-flag {
   font-size: 0.75em;
@@ -45,9 +45,10 @@ export const CSS = `${themeRoot(".cnnvis-gallery", `  --cnnvis-warn: var(--jp-wa
   color: #fff;
   background: var(--cnnvis-warn);
 }
-.cnnvis-gallery .cnnvis-crops { display: grid; gap: 1px; }
+.cnnvis-gallery .cnnvis-crops, .cnnvis-gallery .cnnvis-projections { display: grid; gap: 1px; }
+.cnnvis-gallery .cnnvis-tile-pair { display: flex; gap: 3px; }
 .cnnvis-gallery .cnnvis-tile-extras { display: flex; flex-wrap: wrap; gap: 4px; }
-.cnnvis-gallery .cnnvis-crop, .cnnvis-gallery .cnnvis-filter, .cnnvis-gallery .cnnvis-am {
+.cnnvis-gallery .cnnvis-crop, .cnnvis-gallery .cnnvis-projection, .cnnvis-gallery .cnnvis-filter, .cnnvis-gallery .cnnvis-am {
   display: block;
   width: var(--cnnvis-tile);
   height: var(--cnnvis-tile);
@@ -72,7 +73,9 @@ export const CSS = `${themeRoot(".cnnvis-gallery", `  --cnnvis-warn: var(--jp-wa
 .cnnvis-gallery .cnnvis-detail-images { display: grid; gap: 6px; }
 .cnnvis-gallery .cnnvis-detail figure { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 2px; }
 .cnnvis-gallery .cnnvis-detail figcaption { font-size: 0.85em; color: var(--cnnvis-fg2); font-variant-numeric: tabular-nums; }
-.cnnvis-gallery .cnnvis-detail-image, .cnnvis-gallery .cnnvis-detail-filter, .cnnvis-gallery .cnnvis-detail-am {
+.cnnvis-gallery .cnnvis-detail-pair { display: flex; gap: 2px; }
+.cnnvis-gallery .cnnvis-detail-image, .cnnvis-gallery .cnnvis-detail-projection, .cnnvis-gallery .cnnvis-detail-filter,
+.cnnvis-gallery .cnnvis-detail-am {
   display: block;
   width: calc(var(--cnnvis-tile) * 3);
   height: calc(var(--cnnvis-tile) * 3);

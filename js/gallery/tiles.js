@@ -15,6 +15,7 @@ export function normalizeTile(raw) {
     values: asArray(raw?.values),
     image_indices: asArray(raw?.image_indices),
     images: asArray(raw?.images),
+    projections: asArray(raw?.projections),
     filter: raw?.filter ?? null,
     am: asArray(raw?.am),
     am_values: asArray(raw?.am_values),
@@ -23,9 +24,10 @@ export function normalizeTile(raw) {
 }
 
 /**
- * Tiles ready to draw: `{tile, crops, filter, am}` where `crops` holds
- * `{url, value, index}` per decodable image, `filter` is a URL or null and
- * `am` holds `{url, value}` per activation-maximization image.
+ * Tiles ready to draw: `{tile, crops, projections, filter, am}` where `crops`
+ * holds `{url, value, index}` per decodable image, `projections` the
+ * DeconvNet projection of each crop in the same form, `filter` is a URL or
+ * null and `am` holds `{url, value}` per activation-maximization image.
  * URLs come from `pool`, which owns (and later revokes) them.
  */
 export function prepareTiles(tiles, pool) {
@@ -36,12 +38,17 @@ export function prepareTiles(tiles, pool) {
       const url = pool.add(bytes);
       if (url) crops.push({ url, value: tile.values[i], index: tile.image_indices[i] });
     });
+    const projections = [];
+    tile.projections.forEach((bytes, i) => {
+      const url = pool.add(bytes);
+      if (url) projections.push({ url, value: tile.values[i], index: tile.image_indices[i] });
+    });
     const am = [];
     tile.am.forEach((bytes, i) => {
       const url = pool.add(bytes);
       if (url) am.push({ url, value: tile.am_values[i] });
     });
-    return { tile, crops, filter: pool.add(tile.filter), am };
+    return { tile, crops, projections, filter: pool.add(tile.filter), am };
   });
 }
 
@@ -55,8 +62,21 @@ export function flagBadges(flags) {
   return flags.map((flag) => h("span", { className: "cnnvis-flag", text: flag }));
 }
 
+/** A grid of small images (crops or their projections) laid out like the crops. */
+function imageGrid(className, itemClass, items, alt, title) {
+  const grid = h(
+    "div",
+    { className },
+    items.map((item, i) =>
+      h("img", { className: itemClass, src: item.url, alt: alt(i), title: title(item), draggable: "false" }),
+    ),
+  );
+  grid.style.setProperty("grid-template-columns", `repeat(${gridColumns(items.length)}, var(--cnnvis-tile))`);
+  return grid;
+}
+
 /** The focusable grid tile for one prepared tile; `onSelect(unit)` on click/Enter/Space. */
-export function buildTile({ tile, crops, filter, am = [] }, onSelect) {
+export function buildTile({ tile, crops, projections = [], filter, am = [] }, onSelect) {
   const select = () => onSelect(tile.unit);
   const onKeydown = (event) => {
     if (event.key !== "Enter" && event.key !== " ") return;
@@ -64,20 +84,11 @@ export function buildTile({ tile, crops, filter, am = [] }, onSelect) {
     select();
   };
   const best = crops.length ? `, top activation ${formatValue(crops[0].value)}` : "";
-  const grid = h(
-    "div",
-    { className: "cnnvis-crops" },
-    crops.map((crop, i) =>
-      h("img", {
-        className: "cnnvis-crop",
-        src: crop.url,
-        alt: `${tile.label}, image ${i + 1}`,
-        title: cropCaption(crop),
-        draggable: "false",
-      }),
-    ),
-  );
-  grid.style.setProperty("grid-template-columns", `repeat(${gridColumns(crops.length)}, var(--cnnvis-tile))`);
+  const grid = imageGrid("cnnvis-crops", "cnnvis-crop", crops, (i) => `${tile.label}, image ${i + 1}`, cropCaption);
+  const projected = projections.length
+    ? imageGrid("cnnvis-projections", "cnnvis-projection", projections, (i) => `${tile.label}, projection of image ${i + 1}`,
+        (item) => `DeconvNet projection: ${cropCaption(item)}`)
+    : null;
   return h(
     "div",
     {
@@ -94,7 +105,7 @@ export function buildTile({ tile, crops, filter, am = [] }, onSelect) {
         h("span", { className: "cnnvis-label", text: tile.label, title: tile.label }),
         ...flagBadges(tile.flags),
       ]),
-      grid,
+      projected ? h("div", { className: "cnnvis-tile-pair" }, [grid, projected]) : grid,
       h("div", { className: "cnnvis-tile-extras" }, [
         filter ? h("img", { className: "cnnvis-filter", src: filter, alt: `${tile.label}, filter`, title: "filter" }) : null,
         ...am.map((image, i) =>

@@ -58,7 +58,7 @@ export function stubObjectUrls() {
 }
 
 /** A tile object as the kernel sends it. */
-export function makeTile(unit, { count = 9, filter = true, label, flags = [] } = {}) {
+export function makeTile(unit, { count = 9, filter = true, label, flags = [], projections = false } = {}) {
   return {
     unit,
     label: label ?? `conv1 #${unit}`,
@@ -67,5 +67,6 @@ export function makeTile(unit, { count = 9, filter = true, label, flags = [] } =
     images: Array.from({ length: count }, () => pngView()),
     filter: filter ? pngView() : null,
     flags,
+    ...(projections ? { projections: Array.from({ length: count }, () => pngView()) } : {}),
   };
 }

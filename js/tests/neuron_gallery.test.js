@@ -111,6 +111,28 @@ describe("grid", () => {
   });
 });
 
+describe("deconvnet projections", () => {
+  it("draws each crop's projection in a second grid and pairs them in the detail view", () => {
+    const { qa, q } = mount({ tiles: [makeTile(0, { projections: true }), makeTile(1, { count: 4 })] });
+    const tiles = qa(".cnnvis-tile");
+    expect(tiles.map((t) => t.querySelectorAll("img.cnnvis-projection").length)).toEqual([9, 0]);
+    expect(tiles[0].querySelector(".cnnvis-tile-pair .cnnvis-projections")).not.toBeNull();
+    const first = tiles[0].querySelector("img.cnnvis-projection");
+    expect(first.alt).toBe("conv1 #0, projection of image 1");
+    expect(first.title).toContain("DeconvNet projection: activation");
+    expect(first.src).toMatch(/^blob:test\//);
+    tiles[0].click();
+    const pairs = q(".cnnvis-detail").querySelectorAll(".cnnvis-detail-pair");
+    expect(pairs).toHaveLength(9);
+    for (const pair of pairs) {
+      expect(pair.querySelector("img.cnnvis-detail-image")).not.toBeNull();
+      expect(pair.querySelector("img.cnnvis-detail-projection")).not.toBeNull();
+    }
+    tiles[1].click();
+    expect(q(".cnnvis-detail").querySelectorAll(".cnnvis-detail-pair")).toHaveLength(0);
+  });
+});
+
 describe("detail view", () => {
   it("opens on click with large images, values and indices", () => {
     const { q, qa, model } = mount();
