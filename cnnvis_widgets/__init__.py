@@ -12,6 +12,7 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
 
 from . import datasets
 from .deconvnet import Projections, deconvnet
+from .diagnostics import FilterDiagnostics, filter_diagnostics
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AMExplorer",
     "AMResult",
+    "FilterDiagnostics",
     "Layer",
     "LayerNotFoundError",
     "Model",
@@ -36,6 +38,7 @@ __all__ = [
     "activation_maximization",
     "datasets",
     "deconvnet",
+    "filter_diagnostics",
     "filter_images",
     "load_model",
     "load_state_dict",
