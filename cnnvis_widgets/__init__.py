@@ -18,8 +18,10 @@ from .filters import filter_images
 from .gallery import NeuronGallery
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
+from .monitor import TrainingMonitor, TrainingRecord
 from .optvis import AMResult, activation_maximization
 from .receptive_field import ReceptiveField
+from .timeline import TrainingTimeline
 from .top_activations import TopActivations, top_activations
 
 __version__ = "0.1.0"
@@ -35,6 +37,9 @@ __all__ = [
     "Projections",
     "ReceptiveField",
     "TopActivations",
+    "TrainingMonitor",
+    "TrainingRecord",
+    "TrainingTimeline",
     "activation_maximization",
     "datasets",
     "deconvnet",

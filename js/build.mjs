@@ -8,6 +8,7 @@ const entries = {
   "js/neuron_gallery.js": "cnnvis_widgets/static/neuron_gallery.js",
   "js/embed.js": "cnnvis_widgets/static/embed.js",
   "js/am_explorer.js": "cnnvis_widgets/static/am_explorer.js",
+  "js/training_timeline.js": "cnnvis_widgets/static/training_timeline.js",
 };
 
 await Promise.all(
