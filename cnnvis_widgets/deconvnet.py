@@ -137,18 +137,31 @@ class Projections:
         """The projections as images in [0, 1], zero at mid-grey (see :func:`display_projection`)."""
         return display_projection(self.projections)
 
-    def _repr_png_(self) -> bytes:
+    def sheet(self, images=None, scale: int = 2, limit: int = 32):
+        """A PIL image: the projections in a row (at most ``limit``), under their input images if given.
+
+        ``images``: the images the projections were computed from, indexed like ``image_indices``
+        (a tensor [N, 3, H, W] in [0, 1]).
+        """
         from PIL import Image
 
         from .imaging import to_hwc_uint8
 
-        tiles = [to_hwc_uint8(p) for p in self.display()[:32]]
-        h, w = tiles[0].shape[:2]
-        sheet = np.full((h, len(tiles) * (w + 2) - 2, 3), 255, np.uint8)
-        for i, tile in enumerate(tiles):
-            sheet[:, i * (w + 2):i * (w + 2) + w] = tile
+        count = min(len(self), limit)
+        rows = [[to_hwc_uint8(p) for p in self.display()[:count]]]
+        if images is not None:
+            picked = [images[int(i)] for i in self.image_indices[:count]]
+            rows.insert(0, [to_hwc_uint8(im) for im in picked])
+        h, w = rows[0][0].shape[:2]
+        sheet = np.full((len(rows) * (h + 2) - 2, count * (w + 2) - 2, 3), 255, np.uint8)
+        for r, row in enumerate(rows):
+            for i, tile in enumerate(row):
+                sheet[r * (h + 2):r * (h + 2) + h, i * (w + 2):i * (w + 2) + w] = tile
+        return Image.fromarray(sheet).resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST)
+
+    def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        Image.fromarray(sheet).resize((sheet.shape[1] * 2, h * 2), Image.NEAREST).save(buffer, format="PNG")
+        self.sheet().save(buffer, format="PNG")
         return buffer.getvalue()
 
 

@@ -13,8 +13,9 @@ This module turns what they saw into numbers per filter:
 - ``high_frequency``: the share of the filter's spectral energy above half the Nyquist frequency (0.25
   cycles per pixel, radially); white noise gives about 0.8, smooth oriented edges far less.
 - ``checkerboard``, per unit of the second conv layer: spectral energy of its top images' DeconvNet
-  projections at the frequencies of the sampling grid it sees (multiples of 1/stride, the first layers'
-  total stride), as a ratio to what a spectrum without such peaks would put there (1 = no excess).
+  projections at the frequencies of the first layer's sampling grid (multiples of 1/stride: the transposed
+  strided filtering lays copies of the first-layer filters on that grid), as a ratio to what a spectrum
+  without such peaks would put there (1 = no excess).
 """
 
 from __future__ import annotations
@@ -200,8 +201,7 @@ def filter_diagnostics(model: Model, dataset, layer: str | None = None, second_l
     top_first = top_activations(model, dataset, layer, k=k, batch_size=batch_size, progress=progress)
     top_second = top_activations(model, dataset, second_layer, k=k, batch_size=batch_size, progress=progress,
                                  projections=rule)
-    rf = model.layer(second_layer).receptive_field
-    stride = int(rf.stride[0]) if rf is not None else 1
+    stride = int(conv.stride[0])
 
     w = conv.weight.detach().float().cpu()
     norms = w.flatten(1).norm(dim=1)

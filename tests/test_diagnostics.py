@@ -50,7 +50,7 @@ def planted(mini, world):
 
 def test_planted_filters_are_flagged(planted):
     model, subset, diag = planted
-    assert (diag.layer, diag.second_layer, diag.stride) == ("conv1", "conv2", 4)
+    assert (diag.layer, diag.second_layer, diag.stride) == ("conv1", "conv2", 2)
     assert np.flatnonzero(diag.dead).tolist() == [3]
     assert 5 in np.flatnonzero(diag.flat) and diag.spatial_contrast[5] < 1e-6
     assert 7 in np.flatnonzero(diag.noisy) and diag.high_frequency[7] > 0.9
