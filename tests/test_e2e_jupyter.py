@@ -31,6 +31,13 @@ def run_tour_and_check_gallery(page, url, artifacts, shot_name):
 
     galleries = page.locator(".cnnvis-gallery")
     page.wait_for_function("() => document.querySelectorAll('.cnnvis-gallery').length >= 2", timeout=60_000)
+    conv5 = galleries.nth(0)  # top activations with their DeconvNet projections
+    page.wait_for_function(
+        "(el) => [...el.querySelectorAll('img.cnnvis-projection')].every(i => i.complete && i.naturalWidth > 0)",
+        arg=conv5.element_handle(), timeout=30_000)
+    first = conv5.locator(".cnnvis-tile").first
+    assert first.locator("img.cnnvis-projection").count() == first.locator("img.cnnvis-crop").count() == 9
+    first.screenshot(path=str(artifacts / f"{shot_name}-projections.png"))
     conv1 = galleries.nth(1)
     conv1.scroll_into_view_if_needed()
     page.wait_for_function(
