@@ -10,7 +10,8 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     cv.NeuronGallery(top, am=am)
 """
 
-from . import datasets
+from . import datasets, images, training
+from .deconvnet import RULES as deconvnet_rules
 from .deconvnet import Projections, deconvnet
 from .diagnostics import FilterDiagnostics, filter_diagnostics
 from .explorer import AMExplorer
@@ -43,6 +44,7 @@ __all__ = [
     "activation_maximization",
     "datasets",
     "deconvnet",
+    "deconvnet_rules",
     "filter_diagnostics",
     "filter_images",
     "load_model",
