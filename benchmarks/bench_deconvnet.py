@@ -62,6 +62,20 @@ def main() -> None:
         return [deconvnet(model, images, "conv5", unit=int(u), position=p, image_indices=[int(i)], rule=args.rule)
                 for u, p, i in zip(units, positions, rows)]
 
+    def captum_loop():
+        """Captum's neuron attribution, one call per activation (its neuron selector is fixed per call)."""
+        import warnings
+
+        from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
+
+        method = {"deconvnet": NeuronDeconvolution, "guided": NeuronGuidedBackprop}[args.rule]
+        attribution = method(model.module, model.submodule("conv5"))
+        with warnings.catch_warnings(), model.inference():
+            warnings.simplefilter("ignore")
+            for u, (r, c), i in zip(units, positions, rows):
+                x = model.normalize(images[int(i)].unsqueeze(0).to(args.device)).requires_grad_(True)
+                attribution.attribute(x, neuron_selector=(int(u), int(r), int(c)))
+
     batched()  # warm-up
     t_forward = timed(forward)
     t_batched = timed(batched)
@@ -77,6 +91,15 @@ def main() -> None:
     print(f"one unit at a time:                   {t_loop * 1e3:8.1f} ms  ({t_loop / t_forward:.1f}x the forward)")
     print(f"batched speed-up over the loop:       {t_loop / t_batched:8.1f}x  (target >= 5x)")
     print(f"largest relative difference batched vs alone: {worst:.1e}")
+    try:
+        import captum  # noqa: F401  (a test dependency)
+    except ImportError:
+        print("captum not installed: no comparison with Captum's one-neuron-per-call loop")
+    else:
+        if args.rule != "gradient":
+            t_captum = timed(captum_loop, repeats=1)
+            print(f"Captum, one activation per call:      {t_captum * 1e3:8.1f} ms  "
+                  f"(batched is {t_captum / t_batched:.1f}x faster)")
     print(f"top_activations conv5 k=9: {t_top:.2f} s; with projections: {t_top_projected:.2f} s")
 
 
