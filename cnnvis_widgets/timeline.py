@@ -199,15 +199,15 @@ class TrainingTimeline(ipywidgets.VBox):
                                    labels=["epoch"], display_legend=False)
         self._axes = {
             "x": bqplot.Axis(scale=self._x, label="epoch", grid_lines="none", tick_format="d"),
-            "loss": bqplot.Axis(scale=self._loss, label="loss", side="left",
-                                grid_lines="dashed"),
-            "accuracy": bqplot.Axis(scale=self._accuracy, label="accuracy", side="right",
-                                    grid_lines="none", tick_format=".0%"),
+            "loss": bqplot.Axis(scale=self._loss, label="loss", side="left", grid_lines="dashed",
+                                label_offset="44px"),
+            "accuracy": bqplot.Axis(scale=self._accuracy, label="accuracy", side="right", grid_lines="none",
+                                    tick_format=".0%", label_offset="50px"),
         }
         self.chart = bqplot.Figure(
             marks=[self.marker], axes=list(self._axes.values()), title="metrics per epoch",
-            legend_location="top-right", animation_duration=0,
-            fig_margin={"top": 36, "bottom": 44, "left": 64, "right": 64},
+            legend_location="top", animation_duration=0,
+            fig_margin={"top": 36, "bottom": 44, "left": 64, "right": 72},
             layout=ipywidgets.Layout(width="100%", max_width="720px", height="260px"))
 
     def _set_lines(self, metrics: dict[str, list[float]], epochs: list[int]) -> None:

@@ -24,8 +24,11 @@ function render({ model, el }) {
   };
 
   const title = h("div", { className: "cnnvis-title" });
-  const playButton = h("button", { type: "button", className: "cnnvis-tl-play", "aria-pressed": "false" });
-  const scrubber = h("input", { type: "range", className: "cnnvis-tl-scrubber", min: "0", step: "1", "aria-label": "Epoch" });
+  // JupyterLab's notebook shortcuts match any focused element, so each control opts out itself
+  // (arrow keys must move the scrubber; Enter and Space must press the buttons).
+  const own = { "data-lm-suppress-shortcuts": "true" };
+  const playButton = h("button", { type: "button", className: "cnnvis-tl-play", "aria-pressed": "false", ...own });
+  const scrubber = h("input", { type: "range", className: "cnnvis-tl-scrubber", min: "0", step: "1", "aria-label": "Epoch", ...own });
   const epochText = h("span", { className: "cnnvis-tl-epoch", "aria-live": "polite" });
   const metricsLine = h("span", { className: "cnnvis-tl-metrics" });
   const legend = h("div", { className: "cnnvis-tl-legend" });

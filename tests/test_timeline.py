@@ -143,3 +143,13 @@ def test_follows_a_monitor_while_it_records(probe, tmp_path):
     monitor.record(2, cv.load_model("mini_alexnet", epoch=2, device="cpu"))
     assert view.epochs == [0, 1]
     assert math.isclose(monitor.result.metrics["val_accuracy"][2], 0.3)
+
+
+def test_activation_maximization_images_reach_the_cells(probe, tmp_path):
+    monitor = TrainingMonitor(probe, "conv3", [2, 5], tmp_path, am_steps=2, am_options={"preset": "simonyan"})
+    monitor.record(1, cv.load_model("mini_alexnet", epoch=1, device="cpu"))
+    record = monitor.result
+    cells = cv.TrainingTimeline(record).view.cells
+    for row, cell in enumerate(cells):
+        np.testing.assert_array_equal(decode(cell["am"]), record.am(1)[row])
+        assert cell["am_value"] == pytest.approx(float(record.am_values(1)[row]))

@@ -46,6 +46,7 @@ export function buildDetail({ layer, entry, metrics, onClose }) {
       h("button", {
         type: "button",
         className: "cnnvis-tl-detail-close",
+        "data-lm-suppress-shortcuts": "true",
         text: "×",
         title: "Close (Esc)",
         "aria-label": "Close details",

@@ -29,6 +29,7 @@ export function buildGrid({ layer, units, epochs, prepared, onEpoch, onCell }) {
     h("button", {
       type: "button",
       className: "cnnvis-tl-head",
+      "data-lm-suppress-shortcuts": "true",
       "data-column": column,
       "data-epoch": epoch,
       text: epochLabel(epoch),
@@ -47,6 +48,7 @@ export function buildGrid({ layer, units, epochs, prepared, onEpoch, onCell }) {
         {
           type: "button",
           className: "cnnvis-tl-cell",
+          "data-lm-suppress-shortcuts": "true",
           "data-unit": unit,
           "data-epoch": epoch,
           "data-column": column,

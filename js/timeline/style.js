@@ -80,7 +80,7 @@ export const CSS = `${themeRoot(".cnnvis-timeline", `  --cnnvis-tl-tile: 48px;
   image-rendering: pixelated;
   background: var(--cnnvis-bg2);
 }
-.cnnvis-timeline .cnnvis-tl-facts { display: grid; grid-template-columns: auto auto; gap: 2px 12px; margin: 0; font-variant-numeric: tabular-nums; }
-.cnnvis-timeline .cnnvis-tl-facts dt { color: var(--cnnvis-fg2); }
+.cnnvis-timeline .cnnvis-tl-facts { display: grid; grid-template-columns: max-content max-content; gap: 2px 12px; margin: 0; font-variant-numeric: tabular-nums; }
+.cnnvis-timeline .cnnvis-tl-facts dt { color: var(--cnnvis-fg2); white-space: nowrap; }
 .cnnvis-timeline .cnnvis-tl-facts dd { margin: 0; }
 `;
