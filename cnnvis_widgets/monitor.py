@@ -481,6 +481,7 @@ class TrainingMonitor:
             for epoch, values in metrics.items():
                 if epoch not in recorded and values:
                     monitor._merge_metrics(epoch, values)
+            monitor._write_index()
         for epoch, checkpoint in pairs:
             monitor.record(epoch, monitor._checkpoint_model(checkpoint), **metrics.get(epoch, {}))
         return monitor.result

@@ -9,7 +9,7 @@ when recorded). A scrubber and a play button step through the epochs; a bqplot c
 accuracy marks the chosen epoch with a vertical line.
 
 The images travel as PNG bytes in binary buffers. Everything the grid, scrubber, player and detail panel
-need is in the view's traits, so a saved notebook or exported HTML still plays without a kernel (the
+need is in the view's traits, so a notebook saved with its widget state still plays without a kernel (the
 chart's marker then stays put: it moves on the kernel side).
 """
 

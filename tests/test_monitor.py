@@ -182,6 +182,9 @@ def test_from_checkpoints_with_weight_files(probe, probe_images, tmp_path):
     np.testing.assert_array_equal(record.images(5), expected.crops[[2, 7]])
     np.testing.assert_array_equal(record.indices(5), expected.indices[[2, 7]])
     np.testing.assert_array_equal(record.projections(5), expected.projections[[2, 7]])
+    # metrics alone (no checkpoint yet) are a record too
+    only_metrics = TrainingMonitor.from_checkpoints([], probe, "conv5", [2], tmp_path / "metrics", metrics=metrics)
+    assert only_metrics.epochs == [] and only_metrics.metrics == {"val_accuracy": [0.03, 0.17, 0.24]}
 
 
 def test_from_the_shipped_mini_alexnet_run(probe, tmp_path):
