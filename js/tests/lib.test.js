@@ -102,6 +102,7 @@ describe("normalizeTile", () => {
       values: [],
       image_indices: [],
       images: [],
+      projections: [],
       filter: null,
       am: [],
       am_values: [],
