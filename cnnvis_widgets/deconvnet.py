@@ -42,17 +42,18 @@ class _Rectifier(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, rule: str, upper: float | None):
         ctx.rule = rule
-        passes = x > 0
-        if upper is not None:
-            passes &= x < upper
-        ctx.save_for_backward(passes)
+        if rule != "deconvnet":  # the deconvnet rule ignores the forward pass's signs
+            passes = x > 0
+            if upper is not None:
+                passes &= x < upper
+            ctx.save_for_backward(passes)
         return x.clamp(0, upper) if upper is not None else x.clamp_min(0)
 
     @staticmethod
     def backward(ctx, grad):
-        (passes,) = ctx.saved_tensors
         if ctx.rule == "deconvnet":
             return grad.clamp_min(0), None, None
+        (passes,) = ctx.saved_tensors
         grad = grad * passes
         return (grad.clamp_min(0) if ctx.rule == "guided" else grad), None, None
 
