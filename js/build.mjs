@@ -9,6 +9,7 @@ const entries = {
   "js/embed.js": "cnnvis_widgets/static/embed.js",
   "js/am_explorer.js": "cnnvis_widgets/static/am_explorer.js",
   "js/training_timeline.js": "cnnvis_widgets/static/training_timeline.js",
+  "js/inversion_view.js": "cnnvis_widgets/static/inversion_view.js",
 };
 
 await Promise.all(
