@@ -93,6 +93,8 @@ class AMExplorer(ipywidgets.VBox):
         steps: optimization steps (default: the preset's).
         snapshot_every: steps between image updates.
         scale: on-screen magnification of the images.
+        generator: the image generator of the ``"dgn"`` preset (DGN-AM, Nguyen et al. 2016), e.g. an
+            UpconvNet decoder from ``cv.train_upconv``; MiniAlexNet's shipped fc6 decoder by default.
         **settings: ``lr``, ``l2``, ``tv``, ``blur_every``, ``n_per_unit``, ``diversity``, ``seed``.
 
     Also from Python: :meth:`run`, :meth:`stop`, :meth:`wait`, :attr:`result`; the settings above and
@@ -101,7 +103,7 @@ class AMExplorer(ipywidgets.VBox):
 
     def __init__(self, model, layer: str | None = None, units: Sequence[int] = (0,), objective: str = "channel",
                  preset: str = "lucid", steps: int | None = None, snapshot_every: int = 8, scale: int = 3,
-                 **settings):
+                 generator=None, **settings):
         from .optvis.presets import PRESETS, get_preset
 
         unknown = sorted(set(settings) - set(SETTINGS))
@@ -112,6 +114,7 @@ class AMExplorer(ipywidgets.VBox):
         if snapshot_every < 1:
             raise ValueError("snapshot_every must be >= 1.")
         self.model = model
+        self.generator = generator
         self.snapshot_every = int(snapshot_every)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -262,7 +265,7 @@ class AMExplorer(ipywidgets.VBox):
             kwargs = dict(model=self.model, layer=layer, units=units, objective=v.objective, preset=v.preset,
                           steps=steps, n_per_unit=n, diversity=float(v.diversity), seed=int(v.seed),
                           snapshot_steps=snapshots, progress=False, on_snapshot=self._on_snapshot,
-                          stop=self._stop, **overrides)
+                          stop=self._stop, generator=self.generator, **overrides)
             self._thread = threading.Thread(target=self._work, kwargs=kwargs, name="cnnvis-am-explorer",
                                             daemon=True)
             self._thread.start()

@@ -237,7 +237,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
                             image_size: int | tuple[int, int] | None = None, batch_size: int | None = None,
                             snapshot_steps: Iterable[int] = (), progress: bool = True,
                             on_snapshot: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-                            stop: threading.Event | None = None, **overrides) -> AMResult:
+                            stop: threading.Event | None = None, generator: nn.Module | None = None,
+                            **overrides) -> AMResult:
     """Synthesize, for every unit, the image that maximizes it.
 
     Args:
@@ -263,9 +264,19 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             uses it. Only snapshot steps copy to the host.
         stop: an event; once set, the optimization ends after the current step and returns what it has
             (``history`` then holds the steps that ran).
+        generator: for ``param="generator"`` (the ``"dgn"`` preset): the image generator whose code is
+            optimized, e.g. ``cv.inversion.load_decoder("mini_alexnet", "fc6")`` or one from
+            ``cv.train_upconv``; default for MiniAlexNet: its shipped fc6 decoder.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
     config = get_preset(preset, **overrides)
+    if config.param == "generator" and generator is None:
+        if not getattr(model, "name", "").startswith("MiniAlexNet"):
+            raise ValueError("The 'dgn' preset (param='generator') needs generator=: a decoder from "
+                             "cv.train_upconv(model, 'fc6', dataset), or any module mapping codes to images.")
+        from ..inversion.upconv import load_decoder
+
+        generator = load_decoder("mini_alexnet", "fc6")
     steps = int(config.steps if steps is None else steps)
     if steps < 0:
         raise ValueError("steps must be >= 0.")
@@ -313,7 +324,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             part = units[start:start + per_batch]
             try:
                 chunks.append(_optimize(model, net, normalize, layer, part, objective, config, steps, n_per_unit,
-                                        diversity, seed, size, in_size, snapshot_steps, bar, on_snapshot, stop))
+                                        diversity, seed, size, in_size, snapshot_steps, bar, on_snapshot, stop,
+                                        generator))
             except torch.OutOfMemoryError:
                 if per_batch == 1 or batch_size is not None:
                     raise
@@ -342,7 +354,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
 
 
 def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, steps, n, div_weight, seed, size,
-              in_size, snapshot_steps, bar, on_snapshot=None, stop=None) -> dict:
+              in_size, snapshot_steps, bar, on_snapshot=None, stop=None, generator=None) -> dict:
     """One batch of whole units: returns numpy images, activations, history, snapshots."""
     device = model.device
     image_units = torch.as_tensor(np.repeat(units, n), device=device)
@@ -363,13 +375,17 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
     kwargs = dict(sd=config.sd, decorrelate=config.decorrelate, sigmoid=config.sigmoid)
     if config.param == "fourier":
         kwargs["decay_power"] = config.decay_power
+    if config.param == "generator":
+        kwargs["generator"] = generator
     param = make_image(config.param, init_seeds, size, device=device, **kwargs)
     raw = next(iter(param.parameters()))
     batch_dim = 1 if config.param == "fourier" else 0
     transforms = config.transforms.for_size(min(size)) if config.transforms is not None else None
     if transforms is not None:
         draws = torch.stack([transforms.draw(s, steps) for s in transform_seeds], 1).to(device)  # [steps, B, 6]
-    opt = torch.optim.Adam(param.parameters(), lr=config.lr)
+    normalized = config.param == "generator"  # DGN-AM's normalized-gradient steps on the code
+    opt = None if normalized else torch.optim.Adam(param.parameters(), lr=config.lr)
+    lr_end = config.lr if config.lr_end is None else config.lr_end
     history = torch.empty(steps, len(image_units), device=device)
     snaps: dict[int, torch.Tensor] = {}
 
@@ -386,7 +402,10 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
                 break
             for relu in relus:
                 relu.active = step < config.redirect_relu_steps
-            opt.zero_grad(set_to_none=True)
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+            else:
+                raw.grad = None
             image = param()
             x = transforms(image, draws[step], in_size) if transforms is not None else resize(image, in_size)
             acts = dict(capture(normalize(x)))
@@ -398,13 +417,21 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
             (-total.sum()).backward()
             if config.grad_clip is not None:
                 reg.clip_grad_per_image_(raw.grad, config.grad_clip, batch_dim)
-            opt.step()
+            if opt is not None:
+                opt.step()
+            else:
+                with torch.no_grad():  # h += step / mean|g| * g per image (the loss is -objective)
+                    step_size = config.lr + (lr_end - config.lr) * step / max(steps, 1)
+                    scale = raw.grad.abs().flatten(1).mean(1).clamp_min(1e-12)
+                    raw.sub_(raw.grad * (step_size / scale).view(-1, *[1] * (raw.dim() - 1)))
             if config.decay:
                 reg.decay_(raw, config.decay)
             if config.blur_every and (step + 1) % config.blur_every == 0:
                 reg.blur_(raw, config.blur_sigma)
             if config.clip_percentile:
                 reg.clip_small_norm_(raw, config.clip_percentile)
+            if normalized:
+                param.clip_()
             history[step].copy_(value.detach())
             if step + 1 in snapshot_steps:
                 with torch.no_grad():

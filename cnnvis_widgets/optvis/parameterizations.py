@@ -112,11 +112,57 @@ class FourierImage(nn.Module):
         return to_valid_rgb(image, self.decorrelate, self.sigmoid)
 
 
+class GeneratorImage(nn.Module):
+    """Images made by a generator from a free code per image (Nguyen et al. 2016, DGN-AM).
+
+    The generator (e.g. an :class:`~cnnvis_widgets.inversion.upconv.UpconvDecoder`) maps codes shaped like
+    a layer's features to RGB images in [0, 1]; it is copied, frozen and kept in eval mode. Each code starts
+    from its own seed: a draw of ``N(0, sd^2)`` clipped to the code's range (``code_low``/``code_high`` of
+    the generator, the range the layer's features take on real images).
+    """
+
+    def __init__(self, seeds: Sequence[int], size: tuple[int, int], generator: nn.Module, device=None,
+                 sd: float = 1.0, **_):
+        super().__init__()
+        import copy
+
+        if generator is None:
+            raise ValueError("param='generator' needs generator=: an UpconvDecoder (cv.inversion.upconv) or any "
+                             "module mapping codes to images in [0, 1] with code_low/code_high attributes.")
+        self.generator = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
+        self.size = tuple(size)
+        shape = tuple(self.generator.feature_shape)
+        codes = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) * sd for s in seeds]
+        low, high = self.code_bounds(shape, device)
+        self.code = nn.Parameter(torch.max(torch.min(torch.stack(codes).to(device), high), low))
+
+    def code_bounds(self, shape, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The code's lower and upper bounds, shaped to broadcast over [B, *shape]."""
+        low = torch.as_tensor(self.generator.code_low, dtype=torch.float32, device=device)
+        high = torch.as_tensor(self.generator.code_high, dtype=torch.float32, device=device)
+        extra = len(shape) - low.dim()
+        return low.view(*low.shape, *[1] * extra), high.view(*high.shape, *[1] * extra)
+
+    @torch.no_grad()
+    def clip_(self) -> None:
+        """Clip every code to the observed range (Nguyen et al.'s bound on the code)."""
+        low, high = self.code_bounds(self.code.shape[1:], self.code.device)
+        self.code.copy_(torch.max(torch.min(self.code, high), low))
+
+    def forward(self) -> torch.Tensor:
+        images = self.generator(self.code)
+        if tuple(images.shape[-2:]) != self.size:
+            images = torch.nn.functional.interpolate(images, size=self.size, mode="bilinear", align_corners=False)
+        return images.clamp(0, 1)
+
+
 def make_image(kind: str, seeds: Sequence[int], size: tuple[int, int], device=None, **kwargs) -> nn.Module:
-    """Build a parameterization by name: ``"fourier"`` or ``"pixel"``."""
-    kinds = {"fourier": FourierImage, "pixel": PixelImage}
+    """Build a parameterization by name: ``"fourier"``, ``"pixel"`` or ``"generator"`` (needs ``generator=``)."""
+    kinds = {"fourier": FourierImage, "pixel": PixelImage, "generator": GeneratorImage}
     if kind not in kinds:
-        raise ValueError(f"Unknown parameterization {kind!r}: use 'fourier' or 'pixel'.")
+        raise ValueError(f"Unknown parameterization {kind!r}: use 'fourier', 'pixel' or 'generator'.")
+    if kind != "generator":
+        kwargs.pop("generator", None)
     return kinds[kind](seeds, size, device=device, **kwargs)
 
 

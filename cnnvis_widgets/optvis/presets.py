@@ -9,6 +9,11 @@
   with a hand-tuned step on 0-255 Caffe pixels; here Adam (lr 0.05) on pixels in [0, 1] gives a step that
   does not depend on the model's gradient scale. Their clipping percentiles were hyperparameters found by
   random search; 20 is a mid-range choice of ours.
+- ``"dgn"`` — Nguyen et al. 2016, "Synthesizing the preferred inputs for neurons in neural networks via
+  deep generator networks" (DGN-AM; Evolving-AI-Lab/synthesizing ``act_max.py``): optimize the code of a
+  generator (an UpconvNet decoder of fc6, Dosovitskiy & Brox 2016) instead of pixels, with the gradient
+  normalized by its mean magnitude, a step size decaying linearly from 8 to ~0 over 200 steps, the code
+  decayed by 1% each step and clipped to the range the code takes on real images. No transforms.
 - ``"simonyan"`` — Simonyan et al. 2014, "Deep Inside Convolutional Networks", Eq. 1: maximize the
   unnormalized score ``S_c(I) - lambda ||I||^2`` over pixels, nothing else (no transforms, no blur). The
   paper does not give lambda for its 0-255 scale; ours, 1e-3 on [0, 1] pixels centred on grey, is a
@@ -30,14 +35,15 @@ class AMConfig:
     """Everything an activation-maximization run does besides choosing the objective.
 
     Attributes:
-        param: ``"fourier"`` or ``"pixel"`` (see :mod:`.parameterizations`).
+        param: ``"fourier"``, ``"pixel"`` or ``"generator"`` (see :mod:`.parameterizations`).
         decorrelate: Lucid's colour decorrelation.
         sigmoid: squash to [0, 1] with a sigmoid (else a straight-through clamp).
         sd: initial standard deviation of the parameter (Lucid: 0.01).
         decay_power: the Fourier spectrum's ``1 / f^decay_power`` scaling.
         transforms: a :class:`~.transforms.StandardTransforms` or ``None`` (none); for images under 128 px
             its pad and jitter shrink in proportion (:meth:`~.transforms.StandardTransforms.for_size`).
-        lr: Adam's learning rate.
+        lr: Adam's learning rate; with ``param="generator"``, the normalized-gradient step size.
+        lr_end: with ``param="generator"``, the step size reached at the last step (linear decay).
         steps: optimization steps.
         l2, tv: weights of the L2 (Simonyan) and total-variation (Mahendran & Vedaldi) penalties.
         decay: Yosinski's multiplicative L2 decay of the parameter, each step.
@@ -54,6 +60,7 @@ class AMConfig:
     decay_power: float = 1.0
     transforms: StandardTransforms | None = StandardTransforms()
     lr: float = 0.05
+    lr_end: float | None = None
     steps: int = 512
     l2: float = 0.0
     tv: float = 0.0
@@ -70,6 +77,8 @@ PRESETS: dict[str, AMConfig] = {
     "yosinski": AMConfig(param="pixel", decorrelate=False, transforms=None, steps=1000, decay=1e-4,
                          blur_every=4, blur_sigma=1.0, clip_percentile=20.0),
     "simonyan": AMConfig(param="pixel", decorrelate=False, transforms=None, steps=512, l2=1e-3),
+    "dgn": AMConfig(param="generator", decorrelate=False, sd=1.0, transforms=None, lr=8.0, lr_end=1e-10,
+                    steps=200, decay=0.01),
 }
 
 
