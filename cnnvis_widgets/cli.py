@@ -50,6 +50,33 @@ def _top(args) -> None:
     print(f"wrote {result.save(args.out)}")
 
 
+def _train_decoders(args) -> None:
+    from .inversion.upconv import SHIPPED_LAYERS, errors_table, train_shipped_decoders
+
+    decoders = train_shipped_decoders(args.layers or SHIPPED_LAYERS, epochs=args.epochs, out=args.out, train_images=args.images,
+                                      checkpoints=args.checkpoints, seed=args.seed)
+    for layer, decoder in decoders.items():
+        log = decoder.training_log
+        print(f"{layer}: {log['epoch'][-1]} epochs in {log['seconds']:.0f} s, held-out pixel error "
+              f"{log['held_out']['None']:.4f}")
+    print(errors_table({layer: {None if k == "None" else k: v for k, v in d.training_log["held_out"].items()}
+                        for layer, d in decoders.items()}))
+    print(f"decoders written to {args.out}")
+
+
+def _decoder_errors(args) -> None:
+    from .inversion.upconv import available_decoders, decoder_errors, errors_table, load_decoder, shapeworld_images
+    from .loading import load_model
+
+    model = load_model("mini_alexnet", device="cpu")
+    layers = args.layers or available_decoders("mini_alexnet")
+    decoders = {layer: load_decoder("mini_alexnet", layer) for layer in layers}
+    errors = decoder_errors(model, decoders, shapeworld_images("val", args.images), seed=args.seed)
+    print(f"UpconvNet pixel error ||x - x0||^2 / ||x0 - mean(x0)||^2 on {args.images} ShapeWorld validation images "
+          "(Dosovitskiy & Brox 2016); columns: feature perturbation")
+    print(errors_table(errors))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnnvis", description="CNN visualization, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-k", type=int, default=9)
     p.add_argument("--out", type=Path, default=Path("top_activations.safetensors"))
     p.set_defaults(run=_top)
+
+    p = sub.add_parser("train-decoders", help="regenerate the shipped UpconvNet decoders of MiniAlexNet's layers")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
+                   help="layers to train (default: conv1..conv5, fc6..fc8)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every layer (default: each layer's recipe)")
+    p.add_argument("--images", type=int, default=8000, help="ShapeWorld training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=Path(__file__).parent / "weights" / "decoders", type=Path)
+    p.add_argument("--checkpoints", type=Path, default=None,
+                   help="checkpoint folder; an interrupted run resumes from it (default: in the cache folder)")
+    p.set_defaults(run=_train_decoders)
+
+    p = sub.add_parser("decoder-errors", help="held-out pixel errors of the shipped decoders, with perturbations")
+    p.add_argument("--layers", nargs="+", default=None, metavar="LAYER", help="default: every shipped decoder")
+    p.add_argument("--images", type=int, default=1000, help="ShapeWorld validation images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the dropout masks")
+    p.set_defaults(run=_decoder_errors)
 
     args = parser.parse_args(argv)
     args.run(args)
