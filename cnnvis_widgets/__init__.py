@@ -10,13 +10,15 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     cv.NeuronGallery(top, am=am)
 """
 
-from . import datasets, images, training
+from . import datasets, images, inversion, training
 from .deconvnet import RULES as deconvnet_rules
 from .deconvnet import Projections, deconvnet
 from .diagnostics import FilterDiagnostics, filter_diagnostics
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
+from .inversion import InversionResult, UpconvDecoder, invert, train_upconv
+from .inversion_view import InversionView
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
 from .monitor import TrainingMonitor, TrainingRecord
@@ -31,6 +33,8 @@ __all__ = [
     "AMExplorer",
     "AMResult",
     "FilterDiagnostics",
+    "InversionResult",
+    "InversionView",
     "Layer",
     "LayerNotFoundError",
     "Model",
@@ -41,13 +45,16 @@ __all__ = [
     "TrainingMonitor",
     "TrainingRecord",
     "TrainingTimeline",
+    "UpconvDecoder",
     "activation_maximization",
     "datasets",
     "deconvnet",
     "deconvnet_rules",
     "filter_diagnostics",
     "filter_images",
+    "invert",
     "load_model",
     "load_state_dict",
     "top_activations",
+    "train_upconv",
 ]

@@ -5,7 +5,12 @@
 - feature perturbations that keep the L2 norm (Dosovitskiy & Brox 2016): :mod:`.perturbations`.
 """
 
+from .invert import METHODS, invert
 from .perturbations import PERTURBATIONS, binarize, dropout, perturb
+from .regularized import RegularizedConfig, invert_regularized
 from .result import InversionResult, pixel_error
+from .upconv import UpconvDecoder, available_decoders, decoder_errors, load_decoder, train_upconv
 
-__all__ = ["PERTURBATIONS", "InversionResult", "binarize", "dropout", "perturb", "pixel_error"]
+__all__ = ["METHODS", "PERTURBATIONS", "InversionResult", "RegularizedConfig", "UpconvDecoder", "available_decoders",
+           "binarize", "decoder_errors", "dropout", "invert", "invert_regularized", "load_decoder", "perturb",
+           "pixel_error", "train_upconv"]
