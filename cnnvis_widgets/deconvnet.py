@@ -64,7 +64,7 @@ def _rectifier_call(func, args, kwargs) -> tuple[torch.Tensor, float | None, boo
     x = args[0] if args else kwargs.get("input", kwargs.get("self"))
     if not isinstance(x, torch.Tensor):
         return None
-    if name in ("relu", "relu_") and (func in _RELU_FUNCS):
+    if func in _RELU_FUNCS:
         inplace = name == "relu_" or bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
         return x, None, inplace
     if func is F.relu6:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .model import Model
-from .top_activations import TopActivations, top_activations
+from .top_activations import TopActivations, projection_crops, top_activations
 
 # Flags shown in the gallery, and the thresholds that raise them.
 FLAT_CONTRAST = 0.05  # spatial_contrast below this: the filter is (almost) constant over space
@@ -191,16 +191,13 @@ def filter_diagnostics(model: Model, dataset, layer: str | None = None, second_l
         k: top images per unit (the second layer's checkerboard is the median over its top images).
         rule: the projection rule for the second layer (see :func:`~cnnvis_widgets.deconvnet.deconvnet`).
     """
-    from .deconvnet import deconvnet
-
     layer = layer or _first_conv(model)
     conv = model.submodule(layer)
     if not isinstance(conv, torch.nn.Conv2d):
         raise ValueError(f"Layer {layer!r} is a {type(conv).__name__}; filter diagnostics need a Conv2d layer.")
     second_layer = second_layer or _next_conv(model, layer)
     top_first = top_activations(model, dataset, layer, k=k, batch_size=batch_size, progress=progress)
-    top_second = top_activations(model, dataset, second_layer, k=k, batch_size=batch_size, progress=progress,
-                                 projections=rule)
+    top_second = top_activations(model, dataset, second_layer, k=k, batch_size=batch_size, progress=progress)
     stride = int(conv.stride[0])
 
     w = conv.weight.detach().float().cpu()
@@ -211,18 +208,20 @@ def filter_diagnostics(model: Model, dataset, layer: str | None = None, second_l
     high_frequency = high_frequency_share(w)
 
     units, kk = top_second.indices.shape
-    checker = np.empty((units, kk), dtype=np.float32)
-    flat_units = np.repeat(np.arange(units), kk)
-    for start in range(0, len(flat_units), batch_size):
-        part = slice(start, start + batch_size)
-        projected = deconvnet(model, dataset, second_layer, unit=flat_units[part],
-                              position=top_second.positions.reshape(-1, 2)[part], rule=rule,
-                              image_indices=top_second.indices.reshape(-1)[part], batch_size=batch_size)
-        checker.reshape(-1)[part] = checkerboard_index(torch.from_numpy(projected.projections), stride)
+    checker = np.empty(units * kk, dtype=np.float32)
+
+    def measure(rows: slice, projections: torch.Tensor) -> None:
+        checker[rows] = checkerboard_index(projections, stride)
+
+    # one projection pass: the checkerboard is measured on whole projections, the gallery shows their crops
+    top_second.projections = projection_crops(
+        model, dataset, second_layer, top_second.indices, top_second.positions, top_second.boxes,
+        max(top_second.crops.shape[-2:]), rule, batch_size, on_batch=measure)
+    top_second.meta["projection_rule"] = rule
     diagnostics = FilterDiagnostics(
         layer=layer, second_layer=second_layer, stride=stride, max_activation=top_first.values[:, 0].copy(),
         weight_norm=weight_norm, spatial_contrast=spatial_contrast, high_frequency=high_frequency,
-        checkerboard=np.median(checker, axis=1), top_first=top_first, top_second=top_second)
+        checkerboard=np.median(checker.reshape(units, kk), axis=1), top_first=top_first, top_second=top_second)
     flags = diagnostics.flags()
     top_first.meta["flags"] = flags[layer]
     top_second.meta["flags"] = flags[second_layer]

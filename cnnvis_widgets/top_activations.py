@@ -186,7 +186,7 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     crops = _crops(source, indices, boxes, crop_size)
     projected = None
     if projections is not None:
-        projected = _projection_crops(model, source, layer, indices, positions, boxes, crop_size, projections,
+        projected = projection_crops(model, source, layer, indices, positions, boxes, crop_size, projections,
                                       batch_size)
     first_conv = _is_first_conv(model, layer)
     return TopActivations(
@@ -245,10 +245,14 @@ def cut_boxes(images: torch.Tensor, which: torch.Tensor, boxes: torch.Tensor, cr
     return crops
 
 
-def _projection_crops(model: Model, source: ImageSource, layer: str, indices: np.ndarray, positions: np.ndarray,
-                      boxes: np.ndarray, crop_size: int, rule: str, batch_size: int) -> np.ndarray:
+def projection_crops(model: Model, source, layer: str, indices: np.ndarray, positions: np.ndarray,
+                     boxes: np.ndarray, crop_size: int, rule: str, batch_size: int,
+                     on_batch: Callable[[slice, torch.Tensor], None] | None = None) -> np.ndarray:
     """The deconvnet projection of every (unit, top image) at its position, cut like the image crops and
-    scaled for display (zero at mid-grey), as uint8 [units, k, 3, h, w]."""
+    scaled for display (zero at mid-grey), as uint8 [units, k, 3, h, w].
+
+    ``on_batch(rows, projections)`` sees each batch's full projections [B, 3, H, W] (rows of the flattened
+    [units * k] order) before they are cut, for measures that need the whole image."""
     from .deconvnet import deconvnet, display_projection
 
     units, k = indices.shape
@@ -262,7 +266,10 @@ def _projection_crops(model: Model, source: ImageSource, layer: str, indices: np
                               position=flat_positions[part] if spatial else None, rule=rule,
                               image_indices=flat_indices[part], batch_size=batch_size)
         m = len(projected)
-        crops = cut_boxes(torch.from_numpy(projected.projections), torch.arange(m),
+        full = torch.from_numpy(projected.projections)
+        if on_batch is not None:
+            on_batch(part, full)
+        crops = cut_boxes(full, torch.arange(m),
                           torch.from_numpy(flat_boxes[part]), crop_size, fill=0.0)
         shown = torch.from_numpy(display_projection(crops.numpy()))
         out.append((shown.clamp(0, 1) * 255).round().to(torch.uint8))

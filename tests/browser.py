@@ -55,6 +55,53 @@ ALL_CELLS_RAN = """() => {
 }"""
 
 
+# Runs Python code in the open notebook's kernel and returns what it printed.
+KERNEL_PRINT = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, silent: false, store_history: false});
+  let out = '';
+  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') out += msg.content.text; };
+  await future.done;
+  return out;
+}"""
+
+
+def notebook_json(sources: list[str]) -> str:
+    """A Python 3 notebook with one code cell per source, as nbformat 4 JSON."""
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+             for src in sources]
+    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                   "language": "python"}},
+                       "nbformat": 4, "nbformat_minor": 5})
+
+
+def run_all_cells(page, url: str) -> None:
+    """Open the notebook at ``url``, wait for its kernel, run every cell and assert none raised.
+
+    Page errors from loading the application itself are cleared first (Notebook 7.5 raises one settings
+    error while it loads); only errors after that, while the widgets work, stay in ``page.errors``.
+    """
+    page.goto(url)
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.wait_for_timeout(1000)
+    page.errors.clear()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def kernel_json(page, code: str, expected=None, timeout: float = 15.0):
+    """The JSON that ``code`` prints in the kernel; with ``expected``, polled until it equals that (the front
+    end sends its changes to the kernel in turn, so the last ones may arrive a little later)."""
+    deadline = time.time() + timeout
+    while True:
+        value = json.loads(page.evaluate(KERNEL_PRINT, code))
+        if expected is None or value == expected or time.time() > deadline:
+            return value
+        time.sleep(0.3)
+
+
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists()
 

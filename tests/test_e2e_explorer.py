@@ -1,11 +1,10 @@
 """End to end: AMExplorer in real JupyterLab 4 (headless Chromium): Run, live snapshots, Stop, chart."""
 
-import json
 import time
 
 import pytest
 
-from browser import ALL_CELLS_RAN, KERNEL_IDLE, browser_page, chromium_available, jupyter_server
+from browser import browser_page, chromium_available, jupyter_server, notebook_json, run_all_cells
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -33,25 +32,10 @@ FIRST_IMAGE = """(root) => {
 STEP = "(root) => Number(root.querySelector('.cnnvis-am-step').textContent.match(/step (\\d+)/)[1])"
 
 
-def notebook() -> str:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
-             for src in CELLS]
-    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                   "language": "python"}},
-                       "nbformat": 4, "nbformat_minor": 5})
-
-
 def test_explorer_in_jupyterlab(tmp_path, artifacts):
-    (tmp_path / "explorer.ipynb").write_text(notebook())
+    (tmp_path / "explorer.ipynb").write_text(notebook_json(CELLS))
     with jupyter_server(tmp_path, artifacts / "jupyter-server-explorer.log") as base, browser_page() as page:
-        page.goto(f"{base}/lab/tree/explorer.ipynb")
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        page.wait_for_timeout(1000)
-        page.errors.clear()
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
-        assert errors.count() == 0, errors.first.inner_text()
+        run_all_cells(page, f"{base}/lab/tree/explorer.ipynb")
 
         root = page.locator(".cnnvis-explorer")
         root.wait_for(state="visible", timeout=60_000)

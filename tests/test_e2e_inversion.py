@@ -1,13 +1,11 @@
 """End to end: InversionView in real JupyterLab 4 (headless Chromium): strips load, a toggle swaps the strip and the
 kernel re-highlights the chart's line."""
 
-import json
 import re
-import time
 
 import pytest
 
-from browser import ALL_CELLS_RAN, KERNEL_IDLE, PIXEL_PROBE, browser_page, chromium_available, jupyter_server
+from browser import PIXEL_PROBE, browser_page, chromium_available, jupyter_server, kernel_json, notebook_json, run_all_cells
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -60,46 +58,14 @@ LINE_STYLES = """() => [...document.querySelectorAll('.bqplot .curve path.line')
   const style = getComputedStyle(p);
   return [parseFloat(style.strokeWidth), parseFloat(style.opacity)];
 })"""
-KERNEL_PRINT = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code, silent: false, store_history: false});
-  let out = '';
-  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') out += msg.content.text; };
-  await future.done;
-  return out;
-}"""
 KERNEL_STATE = "import json; print(json.dumps([iv.method, iv.perturbation, [l.stroke_width for l in iv.lines.values()]]))"
 
 
-def notebook() -> str:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
-             for src in CELLS]
-    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                   "language": "python"}},
-                       "nbformat": 4, "nbformat_minor": 5})
-
-
-def wait_for(check, timeout=15.0):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(0.3)
-
-
 def test_inversion_view_in_jupyterlab(tmp_path, artifacts):
-    (tmp_path / "inversion.ipynb").write_text(notebook())
+    (tmp_path / "inversion.ipynb").write_text(notebook_json(CELLS))
     with jupyter_server(tmp_path, artifacts / "jupyter-server-inversion.log") as base, \
             browser_page(viewport=(1280, 1200)) as page:
-        page.goto(f"{base}/lab/tree/inversion.ipynb")
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        page.wait_for_timeout(1000)
-        page.errors.clear()
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
-        assert errors.count() == 0, errors.first.inner_text()
+        run_all_cells(page, f"{base}/lab/tree/inversion.ipynb")
 
         root = page.locator(".cnnvis-inversion")
         root.wait_for(state="visible", timeout=60_000)
@@ -145,8 +111,7 @@ def test_inversion_view_in_jupyterlab(tmp_path, artifacts):
         after = fc6.evaluate(IMAGE_HASH)
         assert after != before
         expected = ["regularized", "binarize", [1.5, 4.0, 1.5, 1.5]]
-        state = wait_for(lambda: (s := json.loads(page.evaluate(KERNEL_PRINT, KERNEL_STATE))) == expected and s)
-        assert state == expected
+        assert kernel_json(page, KERNEL_STATE, expected) == expected
         page.wait_for_function(f"() => ({LINE_STYLES})()[1][0] === 4", timeout=10_000)
         assert [w for w, _ in page.evaluate(LINE_STYLES)] == [1.5, 4, 1.5, 1.5]
 

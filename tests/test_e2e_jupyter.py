@@ -2,8 +2,7 @@
 
 import pytest
 
-from browser import (ALL_CELLS_RAN, KERNEL_IDLE, PIXEL_PROBE, browser_page, chromium_available, copy_notebook,
-                     jupyter_server)
+from browser import PIXEL_PROBE, browser_page, chromium_available, copy_notebook, jupyter_server, run_all_cells
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -18,16 +17,7 @@ def server(tmp_path_factory, artifacts):
 
 
 def run_tour_and_check_gallery(page, url, artifacts, shot_name):
-    page.goto(url)
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-    # Notebook 7.5 itself raises one settings error while it loads, with no notebook open too;
-    # only errors after this point, while the widgets work, count.
-    page.wait_for_timeout(1000)
-    page.errors.clear()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
-    assert page.locator("[data-mime-type='application/vnd.jupyter.error']").count() == 0, \
-        page.locator("[data-mime-type='application/vnd.jupyter.error']").first.inner_text()
+    run_all_cells(page, url)
 
     galleries = page.locator(".cnnvis-gallery")
     page.wait_for_function("() => document.querySelectorAll('.cnnvis-gallery').length >= 2", timeout=60_000)

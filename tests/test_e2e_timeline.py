@@ -1,11 +1,10 @@
 """End to end: TrainingTimeline in real JupyterLab 4 (headless Chromium): images, scrubber, kernel sync, play, pause."""
 
-import json
 import time
 
 import pytest
 
-from browser import ALL_CELLS_RAN, KERNEL_IDLE, PIXEL_PROBE, browser_page, chromium_available, jupyter_server
+from browser import PIXEL_PROBE, browser_page, chromium_available, jupyter_server, kernel_json, notebook_json, run_all_cells
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -29,48 +28,14 @@ CURRENT_COLUMNS = """(root) => [...new Set([...root.querySelectorAll('.cnnvis-tl
 EPOCH_LABEL = "(root) => root.querySelector('.cnnvis-tl-epoch').textContent"
 
 # Runs code in the notebook's kernel and returns what it printed.
-KERNEL_PRINT = """async (code) => {
-  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = kernel.requestExecute({code, silent: false, store_history: false});
-  let out = '';
-  future.onIOPub = (msg) => { if (msg.header.msg_type === 'stream') out += msg.content.text; };
-  await future.done;
-  return out;
-}"""
 KERNEL_STATE = "import json; print(json.dumps([tl.epoch_index, tl.epoch, tl.playing, list(tl.marker.x), tl.selected_unit]))"
 
 
-def kernel_state(page, expected, timeout=15.0):
-    """The kernel's view of the timeline, once it equals ``expected`` (the front end sends its changes in turn,
-    so the last ones may arrive a little later)."""
-    deadline = time.time() + timeout
-    while True:
-        state = json.loads(page.evaluate(KERNEL_PRINT, KERNEL_STATE))
-        if state == expected or time.time() > deadline:
-            return state
-        time.sleep(0.3)
-
-
-def notebook() -> str:
-    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
-             for src in CELLS]
-    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                   "language": "python"}},
-                       "nbformat": 4, "nbformat_minor": 5})
-
-
 def test_timeline_in_jupyterlab(tmp_path, artifacts):
-    (tmp_path / "timeline.ipynb").write_text(notebook())
+    (tmp_path / "timeline.ipynb").write_text(notebook_json(CELLS))
     with jupyter_server(tmp_path, artifacts / "jupyter-server-timeline.log") as base, \
             browser_page(viewport=(1280, 1200)) as page:
-        page.goto(f"{base}/lab/tree/timeline.ipynb")
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-        page.wait_for_timeout(1000)
-        page.errors.clear()
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_function(ALL_CELLS_RAN, timeout=300_000, polling=500)
-        errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
-        assert errors.count() == 0, errors.first.inner_text()
+        run_all_cells(page, f"{base}/lab/tree/timeline.ipynb")
 
         root = page.locator(".cnnvis-timeline")
         root.wait_for(state="visible", timeout=60_000)
@@ -93,7 +58,7 @@ def test_timeline_in_jupyterlab(tmp_path, artifacts):
             page.keyboard.press("ArrowRight")
         assert root.evaluate(EPOCH_LABEL) == "epoch 5" and root.evaluate(CURRENT_COLUMNS) == [3]
         assert "val_accuracy 0.242" in root.locator(".cnnvis-tl-metrics").inner_text()
-        assert kernel_state(page, [3, 5, False, [5.0, 5.0], -1]) == [3, 5, False, [5.0, 5.0], -1]
+        assert kernel_json(page, KERNEL_STATE, [3, 5, False, [5.0, 5.0], -1]) == [3, 5, False, [5.0, 5.0], -1]
 
         # a cell opens the detail panel at its epoch
         root.locator(".cnnvis-tl-cell[data-unit='7'][data-epoch='2']").click()
@@ -120,7 +85,7 @@ def test_timeline_in_jupyterlab(tmp_path, artifacts):
         assert root.locator(".cnnvis-tl-play").inner_text() == "▶ Play"
         index = EPOCHS.index(int(stopped.split()[1]))
         expected = [index, EPOCHS[index], False, [float(EPOCHS[index])] * 2, 7]
-        assert kernel_state(page, expected) == expected
+        assert kernel_json(page, KERNEL_STATE, expected) == expected
 
         # the dark theme: the grid's cells turn dark, their text light
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
