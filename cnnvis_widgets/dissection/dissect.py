@@ -1,0 +1,325 @@
+"""Network Dissection: label every unit of several layers with the concept its activations segment.
+
+Bau, Zhou, Khosla, Oliva and Torralba, "Network Dissection: Quantifying Interpretability of Deep Visual
+Representations", CVPR 2017 (reference code: NetDissect, NetDissect-Lite). Two streamed passes over a
+Broden-format dataset, all units of all requested layers at once:
+
+1. thresholds: T_k, the top ``quantile`` of unit k's activations (:class:`TailQuantile`);
+2. tallies: each map is upsampled to the segmentation size and thresholded (M_k = up(A_k) > T_k); the
+   pixels where M_k meets each concept's mask, M_k's pixels per category, the concepts' pixels and each
+   unit's top images are accumulated as tensors on the model's device.
+
+Memory is bounded by the batch and the tallies ([units, concepts]) whatever the dataset's size; with
+``checkpoint=`` the state is saved as it goes and an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..images import ImageSource
+from ..model import HookSet, Model, StopForward
+from ..top_activations import _progress
+from .concepts import ConceptBatches, ConceptIndex
+from .quantile import TailQuantile
+from .result import UPSAMPLE_MODES, DissectionResult, LayerDissection, upsample_maps
+
+THRESHOLD_ON = ("raw", "upsampled")
+# Per-batch counts are summed in float32, exact below 2 ** 24.
+_EXACT_FLOAT = 1 << 24
+
+
+def forward_layers(model: Model, images: torch.Tensor, layers: Sequence[str],
+                   fn: Callable[[str, torch.Tensor], None]) -> None:
+    """Forward ``images`` and call ``fn(layer, output)`` for each of ``layers`` (at its last call), inside
+    the hook, before later in-place operations can change the output; stops after the last of them."""
+    remaining = {name: model.layer(name).calls for name in layers}
+    seen = dict.fromkeys(layers, 0)
+
+    def make_hook(name):
+        def hook(module, inputs, output):
+            seen[name] += 1
+            if seen[name] == remaining[name]:
+                fn(name, output[0] if isinstance(output, (tuple, list)) else output)
+                del remaining[name]
+                if not remaining:
+                    raise StopForward
+
+        return hook
+
+    hooks = HookSet(model)
+    try:
+        for name in layers:
+            hooks.forward(name, make_hook(name))
+        try:
+            model(images)
+        except StopForward:
+            return
+    finally:
+        hooks.remove()
+    raise RuntimeError(f"Layer(s) {', '.join(remaining)} did not run in the forward pass; pick layers from "
+                       "model.layers that the module's forward actually calls.")
+
+
+class _Checkpoint:
+    """Tallies saved atomically to ``folder/dissection-<key>.safetensors`` as a run goes."""
+
+    def __init__(self, folder: str | os.PathLike | None, key: str):
+        self.path = Path(folder) / f"dissection-{key}.safetensors" if folder is not None else None
+
+    def load(self) -> tuple[dict, dict] | None:
+        if self.path is None or not self.path.is_file():
+            return None
+        from safetensors import safe_open
+
+        with safe_open(str(self.path), framework="pt") as f:
+            meta = json.loads(f.metadata()["state"])
+        return meta, load_file(str(self.path))
+
+    def save(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
+        os.close(fd)
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp,
+                  metadata={"state": json.dumps(meta)})
+        os.replace(tmp, self.path)
+
+
+def _run_key(model: Model, broden, layers, options: dict) -> str:
+    h = hashlib.sha256(model.fingerprint().encode())
+    h.update(json.dumps([str(broden.root), broden.split, len(broden), list(layers), options], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float = 0.005,
+            iou_threshold: float = 0.04, batch_size: int = 64, upsample: str = "bilinear",
+            threshold_on: str = "raw", exact_quantile: bool = False, quantile_capacity: int = 1 << 15,
+            top_k: int = 10, num_workers: int = 0, checkpoint: str | os.PathLike | None = None,
+            checkpoint_every: int = 20, progress: bool | Callable[[float], None] = True,
+            seed: int = 0) -> DissectionResult:
+    """Dissect every unit of ``layers`` on a Broden-format ``dataset`` (Bau et al. 2017).
+
+    Args:
+        model: a :class:`~cnnvis_widgets.Model`.
+        dataset: a :class:`~cnnvis_widgets.datasets.Broden` (the real Broden or ShapeWorld).
+        layers: layer names from ``model.layers`` with a spatial output.
+        quantile: T_k is the top ``quantile`` of unit k's activations (NetDissect: 0.005).
+        iou_threshold: a unit whose best IoU reaches it is a detector (Bau et al.: 0.04).
+        batch_size: images per forward pass.
+        upsample: ``"bilinear"`` (NetDissect) or ``"receptive_field"`` (maps aligned on the centres of the
+            units' receptive fields).
+        threshold_on: compute T_k on the ``"raw"`` maps (NetDissect-Lite) or the ``"upsampled"`` ones (the
+            later ``dissect`` code).
+        exact_quantile: keep every value the quantile needs (memory grows with quantile × positions)
+            instead of subsampling positions once ``quantile_capacity`` values per unit are not enough.
+        quantile_capacity: values kept per unit for the streamed quantile.
+        top_k: images kept per unit (largest maximum activation) with their maps, for the masks shown.
+        num_workers: DataLoader worker processes reading images and masks.
+        checkpoint: a folder; the run's state is saved there every ``checkpoint_every`` batches and a run
+            with the same model, dataset, layers and options resumes from it.
+        progress: show a progress bar, or a callable receiving the fraction done (both passes).
+        seed: seeds the quantile's subsampling.
+    """
+    from ..datasets import Broden
+
+    if not isinstance(dataset, Broden):
+        raise TypeError(f"dissect needs a Broden-format dataset with concept masks, got {type(dataset).__name__}; "
+                        "use cv.datasets.shapeworld(split='val') or cv.datasets.Broden('path/to/broden1_224').")
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    if not layers:
+        raise ValueError("Pass at least one layer, e.g. layers=['conv5'].")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers repeat: {layers}; list each layer once.")
+    for name in layers:
+        if not model.layer(name).spatial:
+            raise ValueError(f"Layer {name!r} has no spatial output ({model.layer(name).output_shape}); dissection "
+                             "segments images, so pick convolutional layers.")
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be between 0 and 1, got {quantile}; NetDissect uses 0.005.")
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}; got {upsample!r}.")
+    if threshold_on not in THRESHOLD_ON:
+        raise ValueError(f"threshold_on must be one of {', '.join(THRESHOLD_ON)}; got {threshold_on!r}.")
+    if len(dataset) == 0:
+        raise ValueError(f"{dataset!r} has no images; pick another split.")
+    concepts = ConceptIndex(dataset)
+    seg_sizes = {dataset.seg_size(i) for i in range(len(dataset))}
+    seg_size = max(seg_sizes, key=lambda s: s[0] * s[1])
+    input_size = tuple(model.input_size[1:])
+    source = ImageSource(dataset, input_size)
+    device = model.device
+    infos = {name: model.layer(name) for name in layers}
+    fields = {}
+    for name, info in infos.items():
+        rf = info.receptive_field
+        fields[name] = (tuple(rf.size), tuple(rf.stride), tuple(rf.start)) if rf is not None else None
+        if upsample == "receptive_field" and rf is None:
+            raise ValueError(f"Layer {name!r} has no receptive field to align on; use upsample='bilinear'.")
+    pixels = seg_size[0] * seg_size[1]
+    batch_size = max(1, min(batch_size, _EXACT_FLOAT // pixels))
+    options = {"quantile": quantile, "iou_threshold": iou_threshold, "upsample": upsample,
+               "threshold_on": threshold_on, "exact_quantile": exact_quantile,
+               "quantile_capacity": quantile_capacity, "top_k": top_k, "seed": seed}
+    store = _Checkpoint(checkpoint, _run_key(model, dataset, layers, {**options, "batch_size": batch_size}))
+    n = len(dataset)
+    k_top = min(top_k, n)
+
+    def up(name, maps):
+        return upsample_maps(maps.float(), seg_size, upsample, fields[name], input_size)
+
+    # -- state, possibly resumed ------------------------------------------------------------------------------
+    sketches = {name: TailQuantile(infos[name].units, quantile, quantile_capacity, exact_quantile, device,
+                                   seed + k) for k, name in enumerate(layers)}
+    state = {"phase": "thresholds", "done": 0}
+    saved = store.load()
+    tallies: dict[str, dict[str, torch.Tensor]] = {}
+    n_concepts, n_categories = len(concepts), len(concepts.categories)
+
+    def fresh_tallies():
+        for name in layers:
+            units = infos[name].units
+            h, w = infos[name].output_shape[-2:]
+            tallies[name] = {
+                "intersection": torch.zeros(units, n_concepts + 1, dtype=torch.long, device=device),
+                "unit_pixels": torch.zeros(units, n_categories, dtype=torch.long, device=device),
+                "top_values": torch.full((units, 0), -torch.inf, device=device),
+                "top_indices": torch.zeros(units, 0, dtype=torch.long, device=device),
+                "top_maps": torch.zeros(units, 0, h, w, device=device),
+            }
+        tallies["_"] = {"concept_pixels": torch.zeros(n_concepts + 1, dtype=torch.long, device=device),
+                        "category_images": torch.zeros(n_categories, dtype=torch.long, device=device)}
+
+    thresholds: dict[str, torch.Tensor] = {}
+    if saved is not None:
+        meta, tensors = saved
+        state = {"phase": meta["phase"], "done": int(meta["done"])}
+        if state["phase"] == "thresholds":
+            for name in layers:
+                sketches[name].load_state_dict({
+                    "buffer": tensors[f"{name}/buffer"], "seen": meta["seen"][name], "level": meta["level"][name],
+                    "generator": tensors[f"{name}/generator"]})
+        else:
+            thresholds = {name: tensors[f"{name}/thresholds"].to(device) for name in layers}
+            fresh_tallies()
+            for key, tensor in tensors.items():
+                name, _, field_name = key.rpartition("/")
+                if name in tallies and field_name in tallies[name]:
+                    tallies[name][field_name] = tensor.to(device)
+
+    bar, report = _progress(progress, 2 * n, f"dissecting {', '.join(layers)}")
+    report(state["done"] + (n if state["phase"] == "tallies" else 0))
+    try:
+        with model.inference():
+            # -- pass 1: thresholds -----------------------------------------------------------------------
+            if state["phase"] == "thresholds":
+                def add(name, out):
+                    maps = up(name, out) if threshold_on == "upsampled" else out
+                    sketches[name].add(maps.transpose(0, 1).reshape(maps.shape[1], -1))
+
+                batches = 0
+                for start, images in _image_batches(source, batch_size, num_workers, state["done"]):
+                    forward_layers(model, images.to(device, non_blocking=True), layers, add)
+                    state["done"] = start + images.shape[0]
+                    report(images.shape[0])
+                    batches += 1
+                    if batches % checkpoint_every == 0 and state["done"] < n:
+                        store.save({"phase": "thresholds", "done": state["done"],
+                                    "seen": {k: s.seen for k, s in sketches.items()},
+                                    "level": {k: s.level for k, s in sketches.items()}},
+                                   {**{f"{k}/buffer": s.buffer for k, s in sketches.items()},
+                                    **{f"{k}/generator": s.generator.get_state() for k, s in sketches.items()}})
+                thresholds = {name: sketches[name].result() for name in layers}
+                state = {"phase": "tallies", "done": 0}
+                fresh_tallies()
+                del sketches
+
+            # -- pass 2: tallies --------------------------------------------------------------------------
+            feed = ConceptBatches(dataset, concepts, source, seg_size)
+            batches = 0
+            for indices, images, codes, image_concepts, carries in feed.loader(batch_size, num_workers,
+                                                                               state["done"]):
+                b = images.shape[0]
+                codes = codes.to(device, non_blocking=True)
+                carries_f = carries.to(device, non_blocking=True).float()
+                # image-level concepts as a multi-hot [B, concepts + 1] (column 0 = padding, dropped later)
+                tagged = torch.zeros(b, n_concepts + 1, device=device).scatter_(1, image_concepts.to(device), 1.0)
+                tagged[:, 0] = 0
+                shared = tallies["_"]
+                shared["concept_pixels"] += torch.bincount(codes.flatten(), minlength=n_concepts + 1)
+                shared["concept_pixels"] += (tagged.sum(0) * pixels).long()
+                shared["category_images"] += carries.to(device).long().sum(0)
+                flat_codes = codes.flatten(2)  # [B, L, S]
+                indices_d = indices.to(device)
+
+                def tally(name, out):
+                    t = tallies[name]
+                    units = out.shape[1]
+                    on = up(name, out) > thresholds[name].view(1, -1, 1, 1)  # [B, U, sh, sw]
+                    on_pixels = on.flatten(2).permute(0, 2, 1).reshape(b * pixels, units).float()  # [B·S, U]
+                    active = on_pixels.view(b, pixels, units).sum(1)  # [B, U]
+                    t["unit_pixels"] += (active.T @ carries_f).round_().long()
+                    inter = torch.zeros(n_concepts + 1, units, device=device)
+                    for layer in range(flat_codes.shape[1]):
+                        inter.index_add_(0, flat_codes[:, layer].reshape(-1), on_pixels)
+                    inter += tagged.T @ active
+                    t["intersection"] += inter.T.round_().long()
+                    # each unit's top images by maximum activation, with their maps
+                    peak = out.flatten(2).amax(2).float().T  # [U, B]
+                    values = torch.cat([t["top_values"], peak], 1)
+                    order = values.topk(min(k_top, values.shape[1]), dim=1).indices
+                    maps = torch.cat([t["top_maps"], out.float().transpose(0, 1)], 1)
+                    t["top_values"] = values.gather(1, order)
+                    t["top_indices"] = torch.cat([t["top_indices"], indices_d.expand(units, b)], 1).gather(1, order)
+                    t["top_maps"] = maps[torch.arange(units, device=device)[:, None], order]
+
+                forward_layers(model, images.to(device, non_blocking=True), layers, tally)
+                state["done"] += b
+                report(b)
+                batches += 1
+                if batches % checkpoint_every == 0 and state["done"] < n:
+                    store.save({"phase": "tallies", "done": state["done"]},
+                               {**{f"{k}/thresholds": v for k, v in thresholds.items()},
+                                **{f"{name}/{key}": value for name, t in tallies.items() for key, value in t.items()}})
+    finally:
+        if bar is not None:
+            bar.close()
+
+    result_layers = {}
+    for name in layers:
+        t = tallies[name]
+        result_layers[name] = LayerDissection(
+            layer=name, thresholds=thresholds[name].float().cpu().numpy(),
+            intersection=t["intersection"][:, 1:].cpu().numpy(), unit_pixels=t["unit_pixels"].cpu().numpy(),
+            top_indices=t["top_indices"].cpu().numpy(), top_values=t["top_values"].cpu().numpy(),
+            top_maps=t["top_maps"].cpu().numpy(), field=fields[name], input_size=input_size)
+    if store.path is not None and store.path.exists():
+        store.path.unlink()
+    return DissectionResult(
+        model_name=model.name, categories=list(concepts.categories), concept_numbers=concepts.numbers,
+        concept_names=list(concepts.names), concept_categories=list(concepts.primary),
+        concept_pixels=tallies["_"]["concept_pixels"][1:].cpu().numpy(),
+        category_images=tallies["_"]["category_images"].cpu().numpy(), seg_size=tuple(seg_size), num_images=n,
+        layers=result_layers, options=options, dataset_root=str(dataset.root), dataset_split=dataset.split,
+        dataset=dataset)
+
+
+def _image_batches(source: ImageSource, batch_size: int, num_workers: int, start: int):
+    """``(start, images)`` batches from image ``start`` on."""
+    if start == 0:
+        yield from source.batches(batch_size, num_workers)
+        return
+    for first in range(start, len(source), batch_size):
+        chosen = range(first, min(first + batch_size, len(source)))
+        yield first, source.images(chosen)
