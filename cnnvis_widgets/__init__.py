@@ -10,10 +10,11 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     cv.NeuronGallery(top, am=am)
 """
 
-from . import datasets, images, inversion, training
+from . import datasets, dissection, images, inversion, training
 from .deconvnet import RULES as deconvnet_rules
 from .deconvnet import Projections, deconvnet
 from .diagnostics import FilterDiagnostics, filter_diagnostics
+from .dissection import DissectionResult, dissect
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AMExplorer",
     "AMResult",
+    "DissectionResult",
     "FilterDiagnostics",
     "InversionResult",
     "InversionView",
@@ -50,6 +52,7 @@ __all__ = [
     "datasets",
     "deconvnet",
     "deconvnet_rules",
+    "dissect",
     "filter_diagnostics",
     "filter_images",
     "invert",

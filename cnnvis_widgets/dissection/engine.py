@@ -29,13 +29,15 @@ from safetensors.torch import load_file, save_file
 from ..images import ImageSource
 from ..model import HookSet, Model, StopForward
 from ..top_activations import _progress
-from .concepts import ConceptBatches, ConceptIndex
+from .concepts import CodeCache, ConceptBatches, ConceptIndex
 from .quantile import TailQuantile
 from .result import UPSAMPLE_MODES, DissectionResult, LayerDissection, upsample_maps
 
 THRESHOLD_ON = ("raw", "upsampled")
 # Per-batch counts are summed in float32, exact below 2 ** 24.
 _EXACT_FLOAT = 1 << 24
+# Tests force the sparse (CPU) or dense (accelerator) tally path with this; None picks by device.
+_SPARSE: bool | None = None
 
 
 def forward_layers(model: Model, images: torch.Tensor, layers: Sequence[str],
@@ -107,8 +109,8 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             iou_threshold: float = 0.04, batch_size: int = 64, upsample: str = "bilinear",
             threshold_on: str = "raw", exact_quantile: bool = False, quantile_capacity: int = 1 << 15,
             top_k: int = 10, num_workers: int = 0, checkpoint: str | os.PathLike | None = None,
-            checkpoint_every: int = 20, progress: bool | Callable[[float], None] = True,
-            seed: int = 0) -> DissectionResult:
+            checkpoint_every: int = 20, cache: bool | str | os.PathLike = True,
+            progress: bool | Callable[[float], None] = True, seed: int = 0) -> DissectionResult:
     """Dissect every unit of ``layers`` on a Broden-format ``dataset`` (Bau et al. 2017).
 
     Args:
@@ -129,6 +131,9 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         num_workers: DataLoader worker processes reading images and masks.
         checkpoint: a folder; the run's state is saved there every ``checkpoint_every`` batches and a run
             with the same model, dataset, layers and options resumes from it.
+        cache: keep the decoded concept masks in a memory-mapped cache (``True``: under
+            ``cv.datasets.default_cache_dir()``; a path: there; ``False``: decode the PNGs every time). It is
+            written during the first dissection of a dataset (up to 2 GiB) and read by later ones.
         progress: show a progress bar, or a callable receiving the fraction done (both passes).
         seed: seeds the quantile's subsampling.
     """
@@ -180,8 +185,15 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         return upsample_maps(maps.float(), seg_size, upsample, fields[name], input_size)
 
     # -- state, possibly resumed ------------------------------------------------------------------------------
+    def positions(name):
+        h, w = infos[name].output_shape[-2:]
+        return n * (pixels if threshold_on == "upsampled" else h * w)
+
     sketches = {name: TailQuantile(infos[name].units, quantile, quantile_capacity, exact_quantile, device,
-                                   seed + k) for k, name in enumerate(layers)}
+                                   seed + k, expected=positions(name)) for k, name in enumerate(layers)}
+    # On the CPU, skip the (image, unit) pairs whose map cannot reach the threshold; elsewhere keep fixed
+    # shapes so nothing waits on the device.
+    sparse = device.type == "cpu" if _SPARSE is None else _SPARSE
     state = {"phase": "thresholds", "done": 0}
     saved = store.load()
     tallies: dict[str, dict[str, torch.Tensor]] = {}
@@ -225,8 +237,22 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             # -- pass 1: thresholds -----------------------------------------------------------------------
             if state["phase"] == "thresholds":
                 def add(name, out):
-                    maps = up(name, out) if threshold_on == "upsampled" else out
-                    sketches[name].add(maps.transpose(0, 1).reshape(maps.shape[1], -1))
+                    sketch = sketches[name]
+                    if threshold_on == "raw":
+                        sketch.add(out.transpose(0, 1).reshape(out.shape[1], -1))
+                        return
+                    floor = sketch.floor() if sparse else None
+                    if floor is None:
+                        maps = up(name, out)
+                        sketch.add(maps.transpose(0, 1).reshape(maps.shape[1], -1))
+                        return
+                    # bilinear values never exceed the largest of their neighbours: only maps whose peak
+                    # is above the kept tail can add to it
+                    b_idx, u_idx = (out.flatten(2).amax(2) > floor).nonzero(as_tuple=True)
+                    values = torch.full((out.shape[1], out.shape[0], pixels), -torch.inf, device=device)
+                    if b_idx.numel():
+                        values[u_idx, b_idx] = up(name, out[b_idx, u_idx][:, None]).flatten(1)
+                    sketch.add(values.reshape(out.shape[1], -1))
 
                 batches = 0
                 for start, images in _image_batches(source, batch_size, num_workers, state["done"]):
@@ -246,11 +272,17 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                 del sketches
 
             # -- pass 2: tallies --------------------------------------------------------------------------
-            feed = ConceptBatches(dataset, concepts, source, seg_size)
+            codes_cache = None
+            if cache is not False:
+                codes_cache = CodeCache(dataset, concepts, seg_size, None if cache is True else cache)
+            writer = codes_cache.writer() if codes_cache is not None and state["done"] == 0 else None
+            feed = ConceptBatches(dataset, concepts, source, seg_size, codes_cache)
             batches = 0
             for indices, images, codes, image_concepts, carries in feed.loader(batch_size, num_workers,
                                                                                state["done"]):
                 b = images.shape[0]
+                if writer is not None:
+                    writer.add(indices, codes, image_concepts, carries)
                 codes = codes.to(device, non_blocking=True)
                 carries_f = carries.to(device, non_blocking=True).float()
                 # image-level concepts as a multi-hot [B, concepts + 1] (column 0 = padding, dropped later)
@@ -266,15 +298,11 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                 def tally(name, out):
                     t = tallies[name]
                     units = out.shape[1]
-                    on = up(name, out) > thresholds[name].view(1, -1, 1, 1)  # [B, U, sh, sw]
-                    on_pixels = on.flatten(2).permute(0, 2, 1).reshape(b * pixels, units).float()  # [B·S, U]
-                    active = on_pixels.view(b, pixels, units).sum(1)  # [B, U]
-                    t["unit_pixels"] += (active.T @ carries_f).round_().long()
-                    inter = torch.zeros(n_concepts + 1, units, device=device)
-                    for layer in range(flat_codes.shape[1]):
-                        inter.index_add_(0, flat_codes[:, layer].reshape(-1), on_pixels)
-                    inter += tagged.T @ active
-                    t["intersection"] += inter.T.round_().long()
+                    threshold = thresholds[name]
+                    if sparse:
+                        _tally_sparse(t, up, name, out, threshold, flat_codes, tagged, carries_f, n_concepts)
+                    else:
+                        _tally_dense(t, up, name, out, threshold, flat_codes, tagged, carries_f, n_concepts)
                     # each unit's top images by maximum activation, with their maps
                     peak = out.flatten(2).amax(2).float().T  # [U, B]
                     values = torch.cat([t["top_values"], peak], 1)
@@ -292,9 +320,14 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                     store.save({"phase": "tallies", "done": state["done"]},
                                {**{f"{k}/thresholds": v for k, v in thresholds.items()},
                                 **{f"{name}/{key}": value for name, t in tallies.items() for key, value in t.items()}})
+            if writer is not None:
+                writer.close()
+                writer = None
     finally:
         if bar is not None:
             bar.close()
+        if "writer" in locals() and writer is not None:
+            writer.close()  # incomplete: discarded
 
     result_layers = {}
     for name in layers:
@@ -323,3 +356,41 @@ def _image_batches(source: ImageSource, batch_size: int, num_workers: int, start
     for first in range(start, len(source), batch_size):
         chosen = range(first, min(first + batch_size, len(source)))
         yield first, source.images(chosen)
+
+
+def _tally_dense(t: dict, up, name: str, out: torch.Tensor, threshold: torch.Tensor, flat_codes: torch.Tensor,
+                 tagged: torch.Tensor, carries: torch.Tensor, n_concepts: int) -> None:
+    """Every (image, unit) map upsampled and counted: fixed shapes, no host synchronisation."""
+    b, units = out.shape[:2]
+    on = up(name, out) > threshold.view(1, -1, 1, 1)  # [B, U, sh, sw]
+    pixels = on.shape[-2] * on.shape[-1]
+    on_pixels = on.flatten(2).permute(0, 2, 1).reshape(b * pixels, units).float()  # [B·S, U]
+    active = on_pixels.view(b, pixels, units).sum(1)  # [B, U]
+    t["unit_pixels"] += (active.T @ carries).round_().long()
+    inter = torch.zeros(n_concepts + 1, units, device=out.device)
+    for layer in range(flat_codes.shape[1]):
+        inter.index_add_(0, flat_codes[:, layer].reshape(-1), on_pixels)
+    inter += tagged.T @ active
+    t["intersection"] += inter.T.round_().long()
+
+
+def _tally_sparse(t: dict, up, name: str, out: torch.Tensor, threshold: torch.Tensor, flat_codes: torch.Tensor,
+                  tagged: torch.Tensor, carries: torch.Tensor, n_concepts: int) -> None:
+    """Only the (image, unit) maps whose peak exceeds the threshold are upsampled (bilinear values never
+    exceed their neighbours' maximum, so the others have no pixel on), and only their on pixels counted."""
+    b_idx, u_idx = (out.flatten(2).amax(2) > threshold).nonzero(as_tuple=True)
+    if b_idx.numel() == 0:
+        return
+    on = up(name, out[b_idx, u_idx][:, None])[:, 0] > threshold[u_idx].view(-1, 1, 1)
+    pair, pixel = on.flatten(1).nonzero(as_tuple=True)  # the on pixels, pair-major
+    active = torch.bincount(pair, minlength=b_idx.numel())  # [pairs]
+    t["unit_pixels"].index_add_(0, u_idx, active[:, None] * carries[b_idx].long())
+    width = n_concepts + 1
+    units = t["intersection"].shape[0]
+    unit_of, image_of = u_idx[pair], b_idx[pair]
+    inter = torch.zeros(units * width, dtype=torch.long, device=out.device)
+    for layer in range(flat_codes.shape[1]):
+        inter += torch.bincount(unit_of * width + flat_codes[image_of, layer, pixel], minlength=units * width)
+    inter = inter.view(units, width)
+    inter.index_add_(0, u_idx, tagged[b_idx].long() * active[:, None])
+    t["intersection"] += inter
