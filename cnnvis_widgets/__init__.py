@@ -14,7 +14,7 @@ from . import datasets, dissection, images, inversion, training
 from .deconvnet import RULES as deconvnet_rules
 from .deconvnet import Projections, deconvnet
 from .diagnostics import FilterDiagnostics, filter_diagnostics
-from .dissection import DissectionResult, dissect
+from .dissection import DissectionResult, Net2VecResult, dissect, net2vec
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
@@ -40,6 +40,7 @@ __all__ = [
     "Layer",
     "LayerNotFoundError",
     "Model",
+    "Net2VecResult",
     "NeuronGallery",
     "Projections",
     "ReceptiveField",
@@ -58,6 +59,7 @@ __all__ = [
     "invert",
     "load_model",
     "load_state_dict",
+    "net2vec",
     "top_activations",
     "train_upconv",
 ]
