@@ -77,6 +77,42 @@ def _decoder_errors(args) -> None:
     print(errors_table(errors))
 
 
+def _dissect(args) -> None:
+    import pandas as pd
+
+    from .datasets import Broden, shapeworld
+    from .dissection import dissect
+    from .loading import load_model
+
+    model = load_model(args.model, device="cpu")
+    dataset = Broden(args.broden, split=args.split) if args.broden else shapeworld(split="val")
+    result = dissect(model, dataset, args.layers, quantile=args.quantile, iou_threshold=args.iou_threshold)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(f"Network Dissection of {model.name} on {len(dataset)} images: unique concepts detected per "
+              f"category (IoU >= {args.iou_threshold}, quantile {args.quantile})")
+        print(result.summary().to_string())
+    written = result.to_csv(args.out)
+    report = result.to_html(args.out / "report.html")
+    print(f"wrote {', '.join(str(p) for p in written)} and {report}")
+
+
+def _net2vec(args) -> None:
+    import pandas as pd
+
+    from .datasets import shapeworld
+    from .dissection import net2vec
+    from .loading import load_model
+
+    model = load_model(args.model, device="cpu")
+    result = net2vec(model, shapeworld(split=None), args.layer, concepts=args.concepts, epochs=args.epochs,
+                     seed=args.seed)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(f"Net2Vec on {model.name} {args.layer} (ShapeWorld train -> val, {args.epochs} epochs): held-out set IoU")
+        print(result.table().to_string(index=False))
+    print(f"learned combination >= best single unit for {result.wins:.0%} of {len(result.concepts)} concepts; "
+          f"mean set IoU {result.set_iou.mean():.3f} vs {result.single_iou.mean():.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnnvis", description="CNN visualization, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +162,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=1000, help="ShapeWorld validation images")
     p.add_argument("--seed", type=int, default=0, help="seed of the dropout masks")
     p.set_defaults(run=_decoder_errors)
+
+    p = sub.add_parser("dissect", help="Network Dissection: summary table, CSVs per layer and an HTML report")
+    p.add_argument("--model", default="mini_alexnet")
+    p.add_argument("--layers", nargs="+", default=["conv1", "conv2", "conv3", "conv4", "conv5"], metavar="LAYER")
+    p.add_argument("--broden", type=Path, default=None, help="a Broden folder (default: ShapeWorld validation)")
+    p.add_argument("--split", default=None, help="split of the Broden folder to use (default: all images)")
+    p.add_argument("--quantile", type=float, default=0.005)
+    p.add_argument("--iou-threshold", type=float, default=0.04)
+    p.add_argument("--out", type=Path, default=Path("dissection"))
+    p.set_defaults(run=_dissect)
+
+    p = sub.add_parser("net2vec", help="Net2Vec table: learned unit combinations vs the best single unit")
+    p.add_argument("--model", default="mini_alexnet")
+    p.add_argument("--layer", default="conv5")
+    p.add_argument("--concepts", nargs="+", default=None, metavar="CONCEPT",
+                   help="default: every concept in 4+ training and validation images")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_net2vec)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -90,11 +90,15 @@ class TailQuantile:
         size = self._size()
         floor = self.floor() if self.skip_below_tail else None
         if floor is not None:
-            above = values > floor[:, None]
-            count = int(above.sum(1).max())
-            if count == 0:
+            # only values above the kept tail's minimum can enter it: gather them into a short padded block
+            rows, cols = (values > floor[:, None]).nonzero(as_tuple=True)
+            if rows.numel() == 0:
                 return
-            values = values.masked_fill(~above, -math.inf).topk(min(count, values.shape[1]), 1, sorted=False).values
+            counts = torch.bincount(rows, minlength=self.units)
+            starts = torch.cumsum(counts, 0) - counts
+            block = torch.full((self.units, int(counts.max())), -math.inf, device=self.device)
+            block[rows, torch.arange(rows.numel(), device=self.device) - starts[rows]] = values[rows, cols]
+            values = block
         merged = torch.cat([self.buffer, values], 1)
         if size is not None and merged.shape[1] > size:
             merged = merged.topk(size, dim=1, sorted=False).values
