@@ -356,3 +356,25 @@ def test_errors_say_what_to_do(mini, world):
         dissect(mini, world, ["conv1"], quantile=0)
     with pytest.raises(KeyError, match="conv1"):
         dissect(mini, world, ["conv9"])
+
+
+def test_torchvision_model_with_in_place_relus_is_dissected_before_the_relu():
+    # alexnet's features.10 (conv5) is followed by ReLU(inplace=True): thresholds must come from the
+    # conv's own output, as a hook that copies it sees it
+    model = cv.load_model("alexnet", weights=None, device="cpu")
+    torch.manual_seed(0)
+    small = cv.datasets.shapeworld(split="val", sizes={"train": 0, "val": 12})
+    # a low threshold (90% of values above it) is negative before the ReLU and 0 after it
+    result = dissect(model, small, ["features.10"], quantile=0.9, batch_size=6, progress=False)
+    copies = []
+    handle = model.module.features[10].register_forward_hook(lambda m, i, o: copies.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(cv.images.ImageSource(small, (224, 224)).images(range(len(small))))
+    finally:
+        handle.remove()
+    acts = copies[0]
+    reference = torch.quantile(acts.transpose(0, 1).reshape(acts.shape[1], -1), 0.1, dim=1)
+    assert (reference < 0).float().mean() > 0.5  # so reading after the ReLU would give 0 instead
+    assert np.allclose(result.layers["features.10"].thresholds, reference.numpy(), atol=1e-5)
+    assert all(not m._forward_hooks for m in model.module.modules())
