@@ -10,6 +10,7 @@ const entries = {
   "js/am_explorer.js": "cnnvis_widgets/static/am_explorer.js",
   "js/training_timeline.js": "cnnvis_widgets/static/training_timeline.js",
   "js/inversion_view.js": "cnnvis_widgets/static/inversion_view.js",
+  "js/dissection_viewer.js": "cnnvis_widgets/static/dissection_viewer.js",
 };
 
 await Promise.all(
