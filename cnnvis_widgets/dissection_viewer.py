@@ -315,6 +315,7 @@ class DissectionPanel(ipywidgets.VBox):
         except RuntimeError as err:
             self._dataset_error(err)
             return
+        view.status = ""
         view.tile_images = {"layer": layer, "units": units, "images": images, "masks": masks, "mask_shape": shape}
 
     def _unit_images(self, layer: str, unit: int, k: int | None = None):

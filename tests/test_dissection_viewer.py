@@ -273,6 +273,9 @@ def test_without_the_dataset_the_view_says_how_to_get_images(result):
     assert len(view.units) == 64 and view.tile_images == {}
     viewer.select(2)
     assert view.detail["unit"] == 2 and view.detail["images"] == []
+    bare.dataset = result.dataset  # as the message says: the next page has its images and no message
+    viewer.page = 1
+    assert view.status == "" and len(view.tile_images["images"]) == 24
 
 
 def test_the_result_displays_as_the_viewer(result):
