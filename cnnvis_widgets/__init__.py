@@ -15,6 +15,7 @@ from .deconvnet import RULES as deconvnet_rules
 from .deconvnet import Projections, deconvnet
 from .diagnostics import FilterDiagnostics, filter_diagnostics
 from .dissection import DissectionResult, Net2VecResult, dissect, net2vec
+from .dissection_viewer import DissectionViewer
 from .explorer import AMExplorer
 from .filters import filter_images
 from .gallery import NeuronGallery
@@ -34,6 +35,7 @@ __all__ = [
     "AMExplorer",
     "AMResult",
     "DissectionResult",
+    "DissectionViewer",
     "FilterDiagnostics",
     "InversionResult",
     "InversionView",
