@@ -64,6 +64,26 @@ def _train_decoders(args) -> None:
     print(f"decoders written to {args.out}")
 
 
+def _train_generator(args) -> None:
+    from .inversion.generator import train_shipped_generator
+
+    generator = train_shipped_generator(epochs=args.epochs, out=args.out, train_images=args.images,
+                                        checkpoints=args.checkpoints, seed=args.seed)
+    log = generator.training_log
+    print(f"DGN-AM generator (fc6 decoder, fc7 feature loss): {log['epoch'][-1]} epochs in {log['seconds']:.0f} s, "
+          f"held-out pixel error {log['held_out']['None']:.4f}; written to {args.out / 'mini_alexnet.safetensors'}")
+
+
+def _add_training_options(p, weights_folder: str, epochs_help: str) -> None:
+    """Options shared by the commands that regenerate shipped weights."""
+    p.add_argument("--epochs", type=int, default=None, help=epochs_help)
+    p.add_argument("--images", type=int, default=8000, help="ShapeWorld training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=Path(__file__).parent / "weights" / weights_folder, type=Path)
+    p.add_argument("--checkpoints", type=Path, default=None,
+                   help="checkpoint folder; an interrupted run resumes from it (default: in the cache folder)")
+
+
 def _decoder_errors(args) -> None:
     from .inversion.upconv import available_decoders, decoder_errors, errors_table, load_decoder, shapeworld_images
     from .loading import load_model
@@ -149,13 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("train-decoders", help="regenerate the shipped UpconvNet decoders of MiniAlexNet's layers")
     p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
                    help="layers to train (default: conv1..conv5, fc6..fc8)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs for every layer (default: each layer's recipe)")
-    p.add_argument("--images", type=int, default=8000, help="ShapeWorld training images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=Path(__file__).parent / "weights" / "decoders", type=Path)
-    p.add_argument("--checkpoints", type=Path, default=None,
-                   help="checkpoint folder; an interrupted run resumes from it (default: in the cache folder)")
+    _add_training_options(p, "decoders", "epochs for every layer (default: each layer's recipe)")
     p.set_defaults(run=_train_decoders)
+
+    p = sub.add_parser("train-generator", help="regenerate MiniAlexNet's DGN-AM generator (fc6 decoder, feature loss)")
+    _add_training_options(p, "generators", "default: the recipe's")
+    p.set_defaults(run=_train_generator)
 
     p = sub.add_parser("decoder-errors", help="held-out pixel errors of the shipped decoders, with perturbations")
     p.add_argument("--layers", nargs="+", default=None, metavar="LAYER", help="default: every shipped decoder")

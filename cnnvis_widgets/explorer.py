@@ -94,7 +94,7 @@ class AMExplorer(ipywidgets.VBox):
         snapshot_every: steps between image updates.
         scale: on-screen magnification of the images.
         generator: the image generator of the ``"dgn"`` preset (DGN-AM, Nguyen et al. 2016), e.g. an
-            UpconvNet decoder from ``cv.train_upconv``; MiniAlexNet's shipped fc6 decoder by default.
+            UpconvNet decoder from ``cv.train_upconv``; MiniAlexNet's shipped generator by default.
         **settings: ``lr``, ``l2``, ``tv``, ``blur_every``, ``n_per_unit``, ``diversity``, ``seed``.
 
     Also from Python: :meth:`run`, :meth:`stop`, :meth:`wait`, :attr:`result`; the settings above and

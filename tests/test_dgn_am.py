@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import cnnvis_widgets as cv
+from cnnvis_widgets.inversion import load_decoder, load_generator
 from cnnvis_widgets.optvis.engine import image_seeds
 from cnnvis_widgets.optvis.parameterizations import GeneratorImage
 
@@ -45,17 +46,30 @@ def test_one_step_is_the_papers_update(mini):
 
 
 def test_classes_are_recognized_from_generated_images(mini):
-    """With the shipped fc6 decoder as the generator and the paper's 200 steps, 8 of the 32 classes reach
-    p(class) >= 0.9 (chance: 1/32). The target of 80% is not reached: the fc6 decoder paints objects and
-    colours but not the background textures (stripes, dots, zigzags) that half of each class name is about;
-    this guards the level reached."""
+    """Nguyen et al.'s recipe (200 steps) through the shipped generator (the fc6 decoder trained with an fc7
+    comparator loss): the generated image is classified as its class with p >= 0.9 for >= 80% of the 32
+    classes (measured: 26 of 32, the same with seeds 1 and 2). Through the pixel-loss fc6 decoder, the same recipe reaches far fewer
+    (measured: 8 of 32): it does not paint the background textures that half of each class name is about."""
     result = cv.activation_maximization(mini, None, objective="logit", units=range(32), preset="dgn", progress=False)
     with torch.no_grad(), mini.inference():
         probs = torch.softmax(mini(torch.from_numpy(result.images)), 1)
     own = probs[torch.arange(32), torch.arange(32)].numpy()
     print("DGN-AM p(class):", np.round(own, 3).tolist())
-    assert (own >= 0.9).mean() >= 0.2 and own.mean() > 0.25
+    assert (own >= 0.9).mean() >= 0.8
     assert result.images.min() >= 0 and result.images.max() <= 1
+    pixel_only = cv.activation_maximization(mini, None, objective="logit", units=range(32), preset="dgn",
+                                            generator=load_decoder("mini_alexnet", "fc6"), progress=False)
+    with torch.no_grad(), mini.inference():
+        plain = torch.softmax(mini(torch.from_numpy(pixel_only.images)), 1)[torch.arange(32), torch.arange(32)].numpy()
+    print("through the pixel-loss decoder:", np.round(plain, 3).tolist())
+    assert (own >= 0.9).mean() >= (plain >= 0.9).mean() + 0.3
+
+
+def test_missing_generator_says_what_to_do():
+    with pytest.raises(FileNotFoundError, match=r"comparator='fc7'\) and pass it as generator="):
+        load_generator("resnet18")
+    generator = load_generator()
+    assert generator.layer == "fc6" and generator.training_log["settings"]["comparator"] == "fc7"
 
 
 def test_needs_a_generator_for_other_models():

@@ -137,3 +137,41 @@ def test_short_training_lowers_the_validation_loss(model):
         before = float((untrained(layer_features(model, val, "conv1")) - val).pow(2).mean())
     after = decoder.training_log["val_loss"][-1]
     assert np.isfinite(after) and after < 0.7 * before
+
+
+def test_comparator_loss_is_the_normalized_feature_distance(model):
+    """Dosovitskiy & Brox (NIPS 2016) feature loss: ||C(G) - C(x)||^2 / scale, differentiable in G only."""
+    from cnnvis_widgets.inversion.upconv import _comparator_loss
+
+    images = shapeworld_images("val", 8)
+    reconstruction = torch.rand(8, 3, 64, 64, requires_grad=True)
+    loss = _comparator_loss(model, "conv5", reconstruction, images, scale=2.5)
+    upto_conv5 = model.module[:list(dict(model.module.named_children())).index("conv5") + 1]
+    with torch.no_grad():
+        expected = (upto_conv5(model.normalize(reconstruction)) - upto_conv5(model.normalize(images))).pow(2).mean() / 2.5
+    assert abs(loss.item() - expected.item()) < 1e-5 * expected.item()
+    (grad,) = torch.autograd.grad(loss, reconstruction)
+    assert grad.abs().sum() > 0
+    assert all(p.requires_grad and p.grad is None for p in model.module.parameters())  # frozen only while used
+
+
+def test_comparator_training_matches_features_better(model):
+    """The same fc6 decoder, seed and schedule: adding the conv5 feature loss lowers the conv5 feature distance
+    of its reconstructions (what DGN-AM's generator needs), at some cost in pixel loss."""
+    from cnnvis_widgets.inversion.upconv import _comparator_loss
+
+    images = shapeworld_images("train", 512)
+    kwargs = dict(epochs=2, batch_size=32, lr=2e-3, seed=0, progress=False, val_dataset=images[:64],
+                  architecture=dict(width=16, hidden=64))
+    plain = train_upconv(model, "fc6", images, **kwargs)
+    perceptual = train_upconv(model, "fc6", images, comparator="conv5", comparator_weight=4.0, **kwargs)
+    assert perceptual.training_log["settings"]["comparator"] == "conv5"
+    codes = layer_features(model, images[:256], "fc6")
+    scale = float(layer_features(model, images[:256], "conv5").pow(2).mean())
+    with torch.no_grad():
+        distances = {name: float(_comparator_loss(model, "conv5", decoder(codes), images[:256], scale))
+                     for name, decoder in (("plain", plain), ("perceptual", perceptual))}
+    print("conv5 feature distance of reconstructions:", distances)
+    assert distances["perceptual"] < 0.8 * distances["plain"]
+    with pytest.raises(Exception, match="conv9"):
+        train_upconv(model, "fc6", images[:8], epochs=1, comparator="conv9", progress=False)

@@ -293,11 +293,17 @@ def _load_checkpoint(path: Path):
 
 def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
                  directory: str | os.PathLike | None = None, resume: bool = True, seed: int = 0, progress: bool = True,
-                 val_dataset=None, lr_decay: float = 1.0, architecture: dict | None = None) -> UpconvDecoder:
+                 val_dataset=None, lr_decay: float = 1.0, architecture: dict | None = None,
+                 comparator: str | None = None, comparator_weight: float = 1.0) -> UpconvDecoder:
     """Train a decoder for ``layer`` of the frozen ``model`` (Dosovitskiy & Brox 2016, §3).
 
-    Loss: mean squared error of the pixels in [0, 1]. Optimizer: Adam (``lr``, multiplied by ``lr_decay``
-    after every epoch). The layer's features of all training images are computed once and kept in memory
+    Loss: mean squared error of the pixels in [0, 1]; with ``comparator``, plus ``comparator_weight`` times
+    the feature loss of Dosovitskiy & Brox, "Generating Images with Perceptual Similarity Metrics based on
+    Deep Networks" (NIPS 2016): the squared distance between the comparator layer's features of the
+    reconstruction and of the image, divided by the mean square of those features over the training
+    images (their adversarial term is left out). The comparator here is a layer of ``model`` itself (theirs
+    was AlexNet, the kind of network whose fc6 they decoded for DGN-AM). Optimizer: Adam
+    (``lr``, multiplied by ``lr_decay`` after every epoch). The layer's features of all training images are computed once and kept in memory
     (float32; 0.5 GB for 4000 images at MiniAlexNet's conv1).
 
     Args:
@@ -313,6 +319,9 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         val_dataset: images for the held-out error logged after every epoch; default: the first 256 images
             of ShapeWorld's val split.
         architecture: keyword arguments of :class:`UpconvDecoder` (``width``, ``hidden``, ``convs``, ``min_width``).
+        comparator: a layer of ``model`` whose features the reconstruction must also match (e.g. ``"conv5"``);
+            ``None``: pixel loss only.
+        comparator_weight: weight of the normalized feature loss against the pixel loss.
 
     Returns the decoder in eval mode; ``decoder.training_log`` holds per-epoch training loss, validation
     loss and pixel error (:func:`~cnnvis_widgets.inversion.result.pixel_error`) and the seconds spent.
@@ -320,6 +329,8 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
     from tqdm.auto import tqdm
 
     model.layer(layer)  # an unknown name fails here, listing the valid ones
+    if comparator is not None:
+        model.layer(comparator)
     size = tuple(model.input_size[1:])
     images = shapeworld_images("train") if dataset is None else _as_tensor(dataset, size)
     val_images = shapeworld_images("val", 256) if val_dataset is None else _as_tensor(val_dataset, size)
@@ -331,6 +342,9 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         decoder = UpconvDecoder(layer, model.name, size, feature_shape, **(architecture or {}))
         features = torch.cat([layer_features(model, images[i:i + 250], layer).cpu() for i in range(0, len(images), 250)])
         mean, std, low, high = _feature_stats(features)
+        comparator_scale = None
+        if comparator is not None:  # the feature loss's normalizer: mean square of the comparator's features
+            comparator_scale = float(layer_features(model, images[:512], comparator).pow(2).mean().clamp_min(1e-12))
         with torch.no_grad():
             decoder.feature_mean.copy_(mean)
             decoder.feature_std.copy_(std)
@@ -340,6 +354,8 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
         settings = {"layer": layer, "model": model.name, "images": len(images), "batch_size": batch_size, "lr": lr,
                     "lr_decay": lr_decay, "seed": seed, "architecture": decoder.kwargs}
+        if comparator is not None:
+            settings.update(comparator=comparator, comparator_weight=comparator_weight)
         log = {"epoch": [], "train_loss": [], "val_loss": [], "val_pixel_error": [], "seconds": 0.0}
         start_epoch = 0
         checkpoint = _checkpoint_path(Path(directory), model, layer) if directory is not None else None
@@ -369,7 +385,11 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
             for b in range(0, len(images) - batch_size + 1 if len(images) >= batch_size else 1, batch_size):
                 index = order[b:b + batch_size]
                 x = images[index].to(model.device)
-                loss = F.mse_loss(decoder(features[index].to(model.device)), x)
+                reconstruction = decoder(features[index].to(model.device))
+                loss = F.mse_loss(reconstruction, x)
+                if comparator is not None:
+                    loss = loss + comparator_weight * _comparator_loss(model, comparator, reconstruction, x,
+                                                                       comparator_scale)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -389,6 +409,17 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         return decoder.eval()
     finally:
         torch.use_deterministic_algorithms(previous_deterministic)
+
+
+def _comparator_loss(model: Model, layer: str, reconstruction: torch.Tensor, images: torch.Tensor,
+                     scale: float) -> torch.Tensor:
+    """Mean squared difference of ``layer``'s features of the reconstruction and of the images, over ``scale``;
+    differentiable in the reconstruction, the classifier frozen."""
+    target = layer_features(model, images, layer)
+    out: list[torch.Tensor] = []
+    with model.inference():
+        run_until(model, reconstruction, layer, lambda t: out.append(t.clone()))
+    return F.mse_loss(out[0], target) / scale
 
 
 @torch.no_grad()

@@ -266,17 +266,20 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             (``history`` then holds the steps that ran).
         generator: for ``param="generator"`` (the ``"dgn"`` preset): the image generator whose code is
             optimized, e.g. ``cv.inversion.load_decoder("mini_alexnet", "fc6")`` or one from
-            ``cv.train_upconv``; default for MiniAlexNet: its shipped fc6 decoder.
+            ``cv.train_upconv``; default for MiniAlexNet: its shipped generator
+            (:func:`~cnnvis_widgets.inversion.generator.load_generator`, an fc6 decoder trained with a
+            fc7 feature loss).
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
     config = get_preset(preset, **overrides)
     if config.param == "generator" and generator is None:
         if not getattr(model, "name", "").startswith("MiniAlexNet"):
             raise ValueError("The 'dgn' preset (param='generator') needs generator=: a decoder from "
-                             "cv.train_upconv(model, 'fc6', dataset), or any module mapping codes to images.")
-        from ..inversion.upconv import load_decoder
+                             "cv.train_upconv(model, 'fc6', dataset, comparator='fc7'), or any module mapping "
+                             "codes to images.")
+        from ..inversion.generator import load_generator
 
-        generator = load_decoder("mini_alexnet", "fc6")
+        generator = load_generator("mini_alexnet")
     steps = int(config.steps if steps is None else steps)
     if steps < 0:
         raise ValueError("steps must be >= 0.")
