@@ -2,6 +2,7 @@
 resuming, files."""
 
 import csv
+import tempfile
 
 import numpy as np
 import pytest
@@ -165,6 +166,32 @@ def test_iou_equals_a_brute_force_loop(every_kind, sparse, monkeypatch, tmp_path
     again = dissect(model, every_kind, ["conv"], quantile=quantile, batch_size=7, progress=False,
                     cache=tmp_path / "codes")
     np.testing.assert_array_equal(again.layers["conv"].intersection, inter)
+
+
+def test_second_pass_reads_the_spilled_images_exactly(every_kind, monkeypatch, tmp_path):
+    """Pass 2 reads back the images pass 1 wrote to a temporary file; decoding them again gives the same
+    counts, and the file is gone after the run, finished or interrupted."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model = cv.Model(PickPixels(), mean=None, std=None, input_size=(3, 32, 32), name="pick")
+    reads = []
+    spill_image = dissect_module._ImageSpill.image
+    monkeypatch.setattr(dissect_module._ImageSpill, "image", lambda self, i: reads.append(i) or spill_image(self, i))
+    spilled = dissect(model, every_kind, ["conv"], quantile=0.2, batch_size=5, progress=False, cache=False)
+    assert sorted(reads) == list(range(len(every_kind)))  # pass 2 read every image from the spill
+    monkeypatch.setattr(dissect_module, "_IMAGE_SPILL_BYTES", 0)  # too small: decoded twice
+    decoded = dissect(model, every_kind, ["conv"], quantile=0.2, batch_size=5, progress=False, cache=False)
+    assert len(reads) == len(every_kind)
+    for field in ("thresholds", "intersection", "unit_pixels", "top_indices"):
+        np.testing.assert_array_equal(getattr(spilled.layers["conv"], field), getattr(decoded.layers["conv"], field))
+    monkeypatch.setattr(dissect_module, "_IMAGE_SPILL_BYTES", 1 << 31)
+
+    def stop(fraction):
+        if fraction > 0.75:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dissect(model, every_kind, ["conv"], quantile=0.2, batch_size=5, progress=stop, cache=False)
+    assert not list(tmp_path.glob("cnnvis-dissect-images-*"))
 
 
 def test_thresholds_on_upsampled_maps(every_kind):

@@ -38,6 +38,9 @@ THRESHOLD_ON = ("raw", "upsampled")
 _EXACT_FLOAT = 1 << 24
 # Tests force the sparse (CPU) or dense (accelerator) tally path with this; None picks by device.
 _SPARSE: bool | None = None
+# Pass 1 writes the images it read to a temporary file of at most this many bytes, and pass 2 reads them
+# back instead of decoding them again (a larger dataset is decoded twice).
+_IMAGE_SPILL_BYTES = 1 << 31
 
 
 def forward_layers(model: Model, images: torch.Tensor, layers: Sequence[str],
@@ -70,6 +73,45 @@ def forward_layers(model: Model, images: torch.Tensor, layers: Sequence[str],
         hooks.remove()
     raise RuntimeError(f"Layer(s) {', '.join(remaining)} did not run in the forward pass; pick layers from "
                        "model.layers that the module's forward actually calls.")
+
+
+class _ImageSpill:
+    """The images pass 1 read (float32 at the model's input size) in a temporary file that pass 2 reads back
+    one image at a time: exact, on disk rather than in memory, removed when the run ends."""
+
+    def __init__(self, path: Path, image_shape: tuple[int, ...]):
+        self.path, self.image_shape = path, tuple(image_shape)
+        self.image_bytes = 4 * int(np.prod(image_shape))
+        self._file = open(path, "r+b")
+
+    @classmethod
+    def create(cls, n: int, image_shape: tuple[int, ...]) -> "_ImageSpill | None":
+        """A spill for ``n`` images, or ``None`` when it would exceed ``_IMAGE_SPILL_BYTES``."""
+        if 4 * n * int(np.prod(image_shape)) > _IMAGE_SPILL_BYTES:
+            return None
+        fd, name = tempfile.mkstemp(prefix="cnnvis-dissect-images-", suffix=".f32")
+        os.close(fd)
+        return cls(Path(name), image_shape)
+
+    def write(self, start: int, images: torch.Tensor) -> None:
+        self._file.seek(start * self.image_bytes)
+        self._file.write(images.float().contiguous().numpy().tobytes())
+
+    def reader(self) -> "_ImageSpill":
+        """Itself, as the image source of pass 2 (everything written is flushed first)."""
+        self._file.flush()
+        return self
+
+    def image(self, index: int) -> torch.Tensor:
+        """Image ``index`` as float [3, H, W], like ``ImageSource.image``; safe in DataLoader workers."""
+        with open(self.path, "rb") as f:
+            f.seek(index * self.image_bytes)
+            data = bytearray(f.read(self.image_bytes))
+        return torch.frombuffer(data, dtype=torch.float32).view(self.image_shape)
+
+    def close(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
 
 
 class _Checkpoint:
@@ -134,6 +176,8 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         cache: keep the decoded concept masks in a memory-mapped cache (``True``: under
             ``cv.datasets.default_cache_dir()``; a path: there; ``False``: decode the PNGs every time). It is
             written during the first dissection of a dataset (up to 2 GiB) and read by later ones.
+            Independently, the images of pass 1 go to a temporary file (up to 2 GiB, removed at the end) that
+            pass 2 reads instead of decoding them again.
         progress: show a progress bar, or a callable receiving the fraction done (both passes).
         seed: seeds the quantile's subsampling.
     """
@@ -230,6 +274,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                 if name in tallies and field_name in tallies[name]:
                     tallies[name][field_name] = tensor.to(device)
 
+    spill = None
     bar, report = _progress(progress, 2 * n, f"dissecting {', '.join(layers)}")
     report(state["done"] + (n if state["phase"] == "tallies" else 0))
     try:
@@ -255,7 +300,11 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                     sketch.add(values.reshape(out.shape[1], -1))
 
                 batches = 0
+                if state["done"] == 0:
+                    spill = _ImageSpill.create(n, (3, *input_size))
                 for start, images in _image_batches(source, batch_size, num_workers, state["done"]):
+                    if spill is not None:
+                        spill.write(start, images)
                     forward_layers(model, images.to(device, non_blocking=True), layers, add)
                     state["done"] = start + images.shape[0]
                     report(images.shape[0])
@@ -276,7 +325,8 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             if cache is not False:
                 codes_cache = CodeCache(dataset, concepts, seg_size, None if cache is True else cache)
             writer = codes_cache.writer() if codes_cache is not None and state["done"] == 0 else None
-            feed = ConceptBatches(dataset, concepts, source, seg_size, codes_cache)
+            feed = ConceptBatches(dataset, concepts, spill.reader() if spill is not None else source, seg_size,
+                                  codes_cache)
             batches = 0
             for indices, images, codes, image_concepts, carries in feed.loader(batch_size, num_workers,
                                                                                state["done"]):
@@ -328,6 +378,8 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             bar.close()
         if "writer" in locals() and writer is not None:
             writer.close()  # incomplete: discarded
+        if spill is not None:
+            spill.close()
 
     result_layers = {}
     for name in layers:
