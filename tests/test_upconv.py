@@ -145,7 +145,7 @@ def test_comparator_loss_is_the_normalized_feature_distance(model):
 
     images = shapeworld_images("val", 8)
     reconstruction = torch.rand(8, 3, 64, 64, requires_grad=True)
-    loss = _comparator_loss(model, "conv5", reconstruction, images, scale=2.5)
+    loss = _comparator_loss(model, "conv5", reconstruction, layer_features(model, images, "conv5"), scale=2.5)
     upto_conv5 = model.module[:list(dict(model.module.named_children())).index("conv5") + 1]
     with torch.no_grad():
         expected = (upto_conv5(model.normalize(reconstruction)) - upto_conv5(model.normalize(images))).pow(2).mean() / 2.5
@@ -169,7 +169,8 @@ def test_comparator_training_matches_features_better(model):
     codes = layer_features(model, images[:256], "fc6")
     scale = float(layer_features(model, images[:256], "conv5").pow(2).mean())
     with torch.no_grad():
-        distances = {name: float(_comparator_loss(model, "conv5", decoder(codes), images[:256], scale))
+        target = layer_features(model, images[:256], "conv5")
+        distances = {name: float(_comparator_loss(model, "conv5", decoder(codes), target, scale))
                      for name, decoder in (("plain", plain), ("perceptual", perceptual))}
     print("conv5 feature distance of reconstructions:", distances)
     assert distances["perceptual"] < 0.8 * distances["plain"]

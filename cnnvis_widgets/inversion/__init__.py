@@ -14,5 +14,5 @@ from .result import InversionResult, pixel_error
 from .upconv import UpconvDecoder, available_decoders, decoder_errors, load_decoder, train_upconv
 
 __all__ = ["METHODS", "PERTURBATIONS", "InversionResult", "RegularizedConfig", "UpconvDecoder", "available_decoders",
-           "binarize", "decoder_errors", "dropout", "invert", "invert_regularized", "load_decoder", "load_generator", "perturb",
-           "pixel_error", "train_shipped_generator", "train_upconv"]
+           "binarize", "decoder_errors", "dropout", "invert", "invert_regularized", "load_decoder", "load_generator",
+           "perturb", "pixel_error", "train_shipped_generator", "train_upconv"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .upconv import UpconvDecoder, decoder_errors, shapeworld_images, train_upconv
+from .upconv import UpconvDecoder, decoder_errors, shipped_training, train_upconv
 
 GENERATORS_DIR = Path(__file__).resolve().parent.parent / "weights" / "generators"
 
@@ -48,28 +48,18 @@ def train_shipped_generator(epochs: int | None = None, out: str | os.PathLike = 
     """Regenerate the shipped MiniAlexNet generator (``cnnvis train-generator``) with :data:`GENERATOR_RECIPE`
     (``epochs`` overrides its count); writes ``mini_alexnet.safetensors`` (float16 weights) with its log,
     including the held-out pixel error on ``val_images`` ShapeWorld validation images."""
-    from ..datasets.shapeworld import default_cache_dir
-    from ..loading import load_model
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        model = load_model("mini_alexnet", device="cpu")
-        images = shapeworld_images("train", train_images)
-        val = shapeworld_images("val", val_images)
-        recipe = GENERATOR_RECIPE
-        directory = Path(checkpoints) if checkpoints is not None else default_cache_dir() / "generator_checkpoints"
+    recipe = GENERATOR_RECIPE
+    with shipped_training(threads, train_images, val_images, checkpoints, "generator_checkpoints") as (
+            model, images, val, directory):
         generator = train_upconv(model, recipe["layer"], images, epochs=epochs or recipe["epochs"], lr=recipe["lr"],
                                  lr_decay=recipe["lr_decay"], directory=directory, seed=seed, progress=progress,
                                  val_dataset=val[:256], architecture=recipe["architecture"],
                                  comparator=recipe["comparator"], comparator_weight=recipe["comparator_weight"])
         held_out = decoder_errors(model, {recipe["layer"]: generator}, val, perturbations=(None,), seed=seed)
-        generator.training_log["held_out"] = {"None": held_out[recipe["layer"]][None]}
-        generator.training_log["held_out_images"] = val_images
-        generator.save(Path(out) / "mini_alexnet.safetensors", dtype=torch.float16)
-        return generator
-    finally:
-        torch.set_num_threads(previous_threads)
+    generator.training_log["held_out"] = {"None": held_out[recipe["layer"]][None]}
+    generator.training_log["held_out_images"] = val_images
+    generator.save(Path(out) / "mini_alexnet.safetensors", dtype=torch.float16)
+    return generator
 
 
 __all__ = ["GENERATORS_DIR", "GENERATOR_RECIPE", "load_generator", "train_shipped_generator"]

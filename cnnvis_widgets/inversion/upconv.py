@@ -24,6 +24,7 @@ them with ``cnnvis train-decoders``, and print their held-out errors with ``cnnv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -300,8 +301,8 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
     Loss: mean squared error of the pixels in [0, 1]; with ``comparator``, plus ``comparator_weight`` times
     the feature loss of Dosovitskiy & Brox, "Generating Images with Perceptual Similarity Metrics based on
     Deep Networks" (NIPS 2016): the squared distance between the comparator layer's features of the
-    reconstruction and of the image, divided by the mean square of those features over the training
-    images (their adversarial term is left out). The comparator here is a layer of ``model`` itself (theirs
+    reconstruction and of the image, divided by the mean square of those features over the first 512
+    training images (their adversarial term is left out). The comparator here is a layer of ``model`` itself (theirs
     was AlexNet, the kind of network whose fc6 they decoded for DGN-AM). Optimizer: Adam
     (``lr``, multiplied by ``lr_decay`` after every epoch). The layer's features of all training images are computed once and kept in memory
     (float32; 0.5 GB for 4000 images at MiniAlexNet's conv1).
@@ -340,11 +341,11 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         torch.manual_seed(seed)
         feature_shape = tuple(layer_features(model, images[:1], layer).shape[1:])
         decoder = UpconvDecoder(layer, model.name, size, feature_shape, **(architecture or {}))
-        features = torch.cat([layer_features(model, images[i:i + 250], layer).cpu() for i in range(0, len(images), 250)])
+        features = _all_features(model, images, layer)
         mean, std, low, high = _feature_stats(features)
-        comparator_scale = None
-        if comparator is not None:  # the feature loss's normalizer: mean square of the comparator's features
-            comparator_scale = float(layer_features(model, images[:512], comparator).pow(2).mean().clamp_min(1e-12))
+        if comparator is not None:  # the feature loss's targets and normalizer (mean square on 512 images)
+            targets = _all_features(model, images, comparator)
+            comparator_scale = float(targets[:512].pow(2).mean().clamp_min(1e-12))
         with torch.no_grad():
             decoder.feature_mean.copy_(mean)
             decoder.feature_std.copy_(std)
@@ -388,8 +389,8 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
                 reconstruction = decoder(features[index].to(model.device))
                 loss = F.mse_loss(reconstruction, x)
                 if comparator is not None:
-                    loss = loss + comparator_weight * _comparator_loss(model, comparator, reconstruction, x,
-                                                                       comparator_scale)
+                    loss = loss + comparator_weight * _comparator_loss(
+                        model, comparator, reconstruction, targets[index].to(model.device), comparator_scale)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -411,11 +412,15 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
         torch.use_deterministic_algorithms(previous_deterministic)
 
 
-def _comparator_loss(model: Model, layer: str, reconstruction: torch.Tensor, images: torch.Tensor,
+def _all_features(model: Model, images: torch.Tensor, layer: str, chunk: int = 250) -> torch.Tensor:
+    """``layer``'s features of all ``images``, computed ``chunk`` images at a time, on the CPU."""
+    return torch.cat([layer_features(model, images[i:i + chunk], layer).cpu() for i in range(0, len(images), chunk)])
+
+
+def _comparator_loss(model: Model, layer: str, reconstruction: torch.Tensor, target: torch.Tensor,
                      scale: float) -> torch.Tensor:
-    """Mean squared difference of ``layer``'s features of the reconstruction and of the images, over ``scale``;
-    differentiable in the reconstruction, the classifier frozen."""
-    target = layer_features(model, images, layer)
+    """Mean squared difference of ``layer``'s features of the reconstruction and ``target`` (the images'
+    features), over ``scale``; differentiable in the reconstruction, the classifier frozen."""
     out: list[torch.Tensor] = []
     with model.inference():
         run_until(model, reconstruction, layer, lambda t: out.append(t.clone()))
@@ -509,16 +514,8 @@ def train_shipped_decoders(layers: Sequence[str] = SHIPPED_LAYERS, epochs: int |
     ``mini_alexnet_<layer>.safetensors`` (float16 weights) with its log. One thread by default: small
     convolutions gain little from a second one, and lose a lot when another process holds a core.
     """
-    from ..datasets.shapeworld import default_cache_dir
-    from ..loading import load_model
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        model = load_model("mini_alexnet", device="cpu")
-        images = shapeworld_images("train", train_images)
-        val = shapeworld_images("val", val_images)
-        directory = Path(checkpoints) if checkpoints is not None else default_cache_dir() / "decoder_checkpoints"
+    with shipped_training(threads, train_images, val_images, checkpoints, "decoder_checkpoints") as (
+            model, images, val, directory):
         decoders = {}
         for layer in layers:
             if layer not in SHIPPED_RECIPES:
@@ -535,6 +532,23 @@ def train_shipped_decoders(layers: Sequence[str] = SHIPPED_LAYERS, epochs: int |
             decoder.save(Path(out) / f"mini_alexnet_{layer}.safetensors", dtype=torch.float16)
             decoders[layer] = decoder
         return decoders
+
+
+@contextlib.contextmanager
+def shipped_training(threads: int, train_images: int, val_images: int, checkpoints: str | os.PathLike | None,
+                     default_checkpoints: str):
+    """What regenerating a shipped MiniAlexNet decoder needs: yields ``(model, train images, validation images,
+    checkpoint folder)`` with torch limited to ``threads`` threads (restored afterwards). The checkpoint folder
+    is ``checkpoints``, or ``default_checkpoints`` in the cache folder."""
+    from ..datasets.shapeworld import default_cache_dir
+    from ..loading import load_model
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        directory = Path(checkpoints) if checkpoints is not None else default_cache_dir() / default_checkpoints
+        yield (load_model("mini_alexnet", device="cpu"), shapeworld_images("train", train_images),
+               shapeworld_images("val", val_images), directory)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -549,5 +563,5 @@ def errors_table(errors: dict[str, dict[str | None, float]]) -> str:
                      for r in rows)
 
 
-__all__ = ["UpconvDecoder", "train_upconv", "train_shipped_decoders", "SHIPPED_RECIPES", "load_decoder", "decoder_errors", "available_decoders", "errors_table",
-           "layer_features", "shapeworld_images", "DECODERS_DIR"]
+__all__ = ["UpconvDecoder", "train_upconv", "train_shipped_decoders", "SHIPPED_RECIPES", "load_decoder", "decoder_errors",
+           "available_decoders", "errors_table", "layer_features", "shapeworld_images", "shipped_training", "DECODERS_DIR"]

@@ -267,7 +267,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         generator: for ``param="generator"`` (the ``"dgn"`` preset): the image generator whose code is
             optimized, e.g. ``cv.inversion.load_decoder("mini_alexnet", "fc6")`` or one from
             ``cv.train_upconv``; default for MiniAlexNet: its shipped generator
-            (:func:`~cnnvis_widgets.inversion.generator.load_generator`, an fc6 decoder trained with a
+            (:func:`~cnnvis_widgets.inversion.generator.load_generator`, an fc6 decoder trained with an
             fc7 feature loss).
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
