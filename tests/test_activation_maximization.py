@@ -259,12 +259,12 @@ def test_diversity_lowers_similarity_and_keeps_activation(mini):
     assert (ratio >= 0.5).all()
 
 
-def model_acts(model, images):
+def model_acts(model, images, layer="conv5"):
     x = model.normalize(torch.as_tensor(images))
     with torch.no_grad():
         for name, module in model.module.named_children():
             x = module(x)
-            if name == "conv5":
+            if name == layer:
                 return x
 
 
@@ -378,3 +378,62 @@ def test_automatic_batch_size_follows_free_memory(monkeypatch):
     monkeypatch.setattr(engine, "free_memory", lambda device: 2**34)
     whole = activation_maximization(model, "conv5", units=[4, 5, 6, 7], steps=4, progress=False)
     assert small.images.shape == whole.images.shape == (4, 3, 64, 64)
+
+
+# -- starting from images ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("param,decorrelate,sigmoid", [("fourier", True, True), ("fourier", False, False),
+                                                       ("pixel", False, True), ("pixel", True, False)])
+def test_init_images_are_the_starting_images(mini, world, param, decorrelate, sigmoid):
+    start = torch.stack([world[i] for i in range(3)])
+    start[0, :, :4, :4] = 0.0  # saturated corners: a sigmoid has no finite pre-image there
+    start[0, :, -4:, -4:] = 1.0
+    am = activation_maximization(mini, "conv5", units=[4, 9, 30], steps=0, init=start, param=param,
+                                 decorrelate=decorrelate, sigmoid=sigmoid, progress=False)
+    error = (torch.from_numpy(am.images) - start).abs()
+    inside = (start > 1e-3) & (start < 1 - 1e-3)
+    assert error[inside].max() < 1e-5
+    assert error.max() <= (1e-3 + 1e-6 if sigmoid else 1e-5)  # clamped to [1e-3, 1 - 1e-3] under a sigmoid
+    np.testing.assert_allclose(am.activations, conv5_means(mini, start)[torch.arange(3), [4, 9, 30]].numpy(),
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_init_one_per_unit_or_per_image_and_clear_errors(mini, world):
+    starts = np.stack([world[i].numpy() for i in range(4)])
+    am = activation_maximization(mini, "conv5", units=[1, 2], n_per_unit=2, steps=0, init=starts[:2], progress=False)
+    np.testing.assert_allclose(am.images[:, 0], starts[:2], atol=1e-5)  # each unit starts from its own image
+    np.testing.assert_allclose(am.images[:, 1], starts[:2], atol=1e-5)
+    am = activation_maximization(mini, "conv5", units=[1, 2], n_per_unit=2, steps=0, init=starts, progress=False)
+    np.testing.assert_allclose(am.images.reshape(4, 3, 64, 64), starts, atol=1e-5)
+    photo = (starts[3].transpose(1, 2, 0) * 255).round().astype(np.uint8)  # one HWC uint8 image for every unit
+    am = activation_maximization(mini, "conv5", units=[1, 2], steps=0, init=photo, image_size=32, progress=False)
+    assert am.images.shape == (2, 3, 32, 32)
+    np.testing.assert_allclose(am.images[0], am.images[1])
+    with pytest.raises(ValueError, match="one per unit"):
+        activation_maximization(mini, "conv5", units=[1, 2], steps=0, init=starts[:3], progress=False)
+    with pytest.raises(ValueError, match="param='pixel' or 'fourier'"):
+        activation_maximization(mini, None, objective="logit", units=[0], preset="dgn", steps=1, init=starts[0],
+                                progress=False)
+
+
+def test_deep_dream_from_a_photo_raises_the_objective_and_keeps_the_photo(mini):
+    """DeepDream (Mordvintsev et al. 2015) starts from a photo: the image keeps its layout while conv3's
+    energy grows; started from noise, nothing of the photo appears."""
+    skimage = pytest.importorskip("skimage")
+    photo = F.interpolate(torch.from_numpy(skimage.data.chelsea()).permute(2, 0, 1)[None].float() / 255,
+                          size=(64, 64), mode="bilinear", antialias=True)[0]
+    dream = lambda units: deep_dream("conv3")  # noqa: E731
+    am = activation_maximization(mini, "conv3", units=[0], objective=dream, steps=24, lr=0.02, init=photo,
+                                 transforms=False, progress=False)
+    noise = activation_maximization(mini, "conv3", units=[0], objective=dream, steps=24, lr=0.02,
+                                    transforms=False, progress=False)
+
+    def correlation(image):
+        a, b = torch.from_numpy(image).flatten(), photo.flatten()
+        return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+    with torch.no_grad():
+        before = model_acts(mini, photo[None], "conv3").pow(2).mean().item()
+    print(f"\nconv3 energy {before:.2f} -> {am.activations[0]:.2f}; correlation with the photo "
+          f"{correlation(am.images[0]):.2f} (from noise: {correlation(noise.images[0]):.2f})")
+    assert am.activations[0] > 2 * before
+    assert correlation(am.images[0]) > 0.8 and abs(correlation(noise.images[0])) < 0.3

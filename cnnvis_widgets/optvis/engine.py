@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import numbers
 import threading
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -220,6 +221,29 @@ def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 
     return max(1, int(budget * free_memory(device) // per_image))
 
 
+def _init_images(init, n_units: int, n: int, size: tuple[int, int]) -> torch.Tensor:
+    """``init`` (see :func:`activation_maximization`) as [n_units * n, 3, H, W] at ``size``, on the CPU."""
+    from ..images import resize as resize_images, to_tensor
+
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, 3, H, W]
+        init = init.reshape(-1, *init.shape[2:])
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 4:
+        images = list(init)
+    elif isinstance(init, (list, tuple)) and init and not isinstance(init[0], numbers.Number):
+        images = list(init)
+    else:
+        images = [init]
+    images = torch.stack([resize_images(to_tensor(image).cpu()[None], size)[0] for image in images])
+    if len(images) == 1:
+        return images.expand(n_units * n, -1, -1, -1)
+    if len(images) == n_units:
+        return images.repeat_interleave(n, 0)
+    if len(images) == n_units * n:
+        return images
+    raise ValueError(f"init has {len(images)} images; give one image, one per unit ({n_units}), or one per "
+                     f"optimized image ({n_units * n} = units x n_per_unit).")
+
+
 def _check_units(units, count: int, what: str) -> np.ndarray:
     if units is None:
         return np.arange(count)
@@ -238,7 +262,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
                             snapshot_steps: Iterable[int] = (), progress: bool = True,
                             on_snapshot: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
                             stop: threading.Event | None = None, generator: nn.Module | None = None,
-                            **overrides) -> AMResult:
+                            init=None, **overrides) -> AMResult:
     """Synthesize, for every unit, the image that maximizes it.
 
     Args:
@@ -269,6 +293,11 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             ``cv.train_upconv``; default for MiniAlexNet: its shipped generator
             (:func:`~cnnvis_widgets.inversion.generator.load_generator`, an fc6 decoder trained with an
             fc7 feature loss).
+        init: start from images instead of noise, as DeepDream starts from a photo (Mordvintsev et al.
+            2015) and Nguyen et al. 2016 ("Multifaceted feature visualization") from mean images: one image
+            for every optimized image, or one per unit, or one per optimized image (``len(units) *
+            n_per_unit``, a unit's images adjacent); tensors, arrays, PIL images or paths, RGB in [0, 1],
+            resized to ``image_size``. Pixel and Fourier parameterizations only.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
     config = get_preset(preset, **overrides)
@@ -312,6 +341,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         shape = probe(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))[target_key].shape
     what = f"layer {layer!r}" if layer is not None else "the model's output"
     units = _check_units(units, shape[1], what)
+    starts = _init_images(init, len(units), n_per_unit, size) if init is not None else None
 
     if batch_size is None:
         per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device) // n_per_unit))
@@ -326,9 +356,10 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         while start < len(units) and not (stop is not None and stop.is_set() and chunks):
             part = units[start:start + per_batch]
             try:
+                part_init = None if starts is None else starts[start * n_per_unit:(start + len(part)) * n_per_unit]
                 chunks.append(_optimize(model, net, normalize, layer, part, objective, config, steps, n_per_unit,
                                         diversity, seed, size, in_size, snapshot_steps, bar, on_snapshot, stop,
-                                        generator))
+                                        generator, part_init))
             except torch.OutOfMemoryError:
                 if per_batch == 1 or batch_size is not None:
                     raise
@@ -357,7 +388,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
 
 
 def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, steps, n, div_weight, seed, size,
-              in_size, snapshot_steps, bar, on_snapshot=None, stop=None, generator=None) -> dict:
+              in_size, snapshot_steps, bar, on_snapshot=None, stop=None, generator=None, init=None) -> dict:
     """One batch of whole units: returns numpy images, activations, history, snapshots."""
     device = model.device
     image_units = torch.as_tensor(np.repeat(units, n), device=device)
@@ -381,6 +412,8 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
     if config.param == "generator":
         kwargs["generator"] = generator
     param = make_image(config.param, init_seeds, size, device=device, **kwargs)
+    if init is not None:
+        param.set_images(init.to(device))
     raw = next(iter(param.parameters()))
     batch_dim = 1 if config.param == "fourier" else 0
     transforms = config.transforms.for_size(min(size)) if config.transforms is not None else None

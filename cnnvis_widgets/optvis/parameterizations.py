@@ -47,6 +47,22 @@ def to_valid_rgb(t: torch.Tensor, decorrelate: bool, sigmoid: bool) -> torch.Ten
     return t + (t.clamp(0, 1) - t).detach()
 
 
+def from_valid_rgb(images: torch.Tensor, decorrelate: bool, sigmoid: bool, eps: float = 1e-3) -> torch.Tensor:
+    """The inverse of :func:`to_valid_rgb`: the values that it maps to ``images`` (RGB in [0, 1]).
+
+    With a sigmoid, pixels are first clamped to ``[eps, 1 - eps]`` (a saturated pixel has no finite
+    pre-image, and one far out in the tail would never move again)."""
+    if sigmoid:
+        t = torch.logit(images.clamp(eps, 1 - eps))
+    else:
+        mean = torch.tensor(COLOR_MEAN if decorrelate else (0.5, 0.5, 0.5), device=images.device, dtype=images.dtype)
+        t = images - mean.view(1, 3, 1, 1)
+    if decorrelate:
+        inverse = torch.linalg.inv(COLOR_CORRELATION_NORMALIZED.double()).to(t.device, t.dtype)
+        t = torch.einsum("bchw,dc->bdhw", t, inverse)
+    return t
+
+
 def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
     """The frequency magnitude of each rFFT coefficient of an h x w image, shape [h, w // 2 + 1].
 
@@ -83,6 +99,11 @@ class PixelImage(nn.Module):
         self.raw = nn.Parameter((init * sd).to(device))
         self.decorrelate, self.sigmoid = decorrelate, sigmoid
 
+    @torch.no_grad()
+    def set_images(self, images: torch.Tensor) -> None:
+        """Start from ``images`` [B, 3, h, w] in [0, 1] instead of the random draw."""
+        self.raw.copy_(from_valid_rgb(images.to(self.raw), self.decorrelate, self.sigmoid))
+
     def forward(self) -> torch.Tensor:
         return to_valid_rgb(self.raw, self.decorrelate, self.sigmoid)
 
@@ -105,6 +126,14 @@ class FourierImage(nn.Module):
         self.spectrum = nn.Parameter((init * sd).to(device))  # [2, B, 3, h, wf]
         self.register_buffer("scale", spectrum_scale(h, w, decay_power).to(device))
         self.decorrelate, self.sigmoid = decorrelate, sigmoid
+
+    @torch.no_grad()
+    def set_images(self, images: torch.Tensor) -> None:
+        """Start from ``images`` [B, 3, h, w] in [0, 1] instead of the random draw: the spectrum whose
+        image (see ``forward``) they are."""
+        t = from_valid_rgb(images.to(self.spectrum), self.decorrelate, self.sigmoid)
+        spectrum = torch.fft.rfft2(t * 4.0, norm="ortho") / self.scale
+        self.spectrum.copy_(torch.stack([spectrum.real, spectrum.imag]))
 
     def forward(self) -> torch.Tensor:
         spectrum = torch.complex(self.spectrum[0], self.spectrum[1]) * self.scale
@@ -148,6 +177,10 @@ class GeneratorImage(nn.Module):
         """Clip every code to the observed range (Nguyen et al.'s bound on the code)."""
         low, high = self.code_bounds(self.code.shape[1:], self.code.device)
         self.code.copy_(torch.max(torch.min(self.code, high), low))
+
+    def set_images(self, images: torch.Tensor) -> None:
+        raise ValueError("init= needs an image parameterization (param='pixel' or 'fourier'): a generator's "
+                         "code has no image to start from. Use preset='lucid' or 'simonyan', or leave init out.")
 
     def forward(self) -> torch.Tensor:
         images = self.generator(self.code)
