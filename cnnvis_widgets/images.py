@@ -74,8 +74,8 @@ class ImageSource:
         if isinstance(images, ImageSource):  # another view of the same images, at this size
             self._tensor, self._items = images._tensor, images._items
             return
-        if isinstance(images, (Image.Image, str, os.PathLike)):
-            images = [images]
+        if isinstance(images, (Image.Image, str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 3):
+            images = [images]  # one image (a 3-D array is one image, HWC or CHW, like a 3-D tensor)
         if isinstance(images, np.ndarray) and images.ndim == 4:
             images = torch.from_numpy(images)
             if images.shape[1] not in (1, 3):

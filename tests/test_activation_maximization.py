@@ -402,7 +402,8 @@ def test_init_one_per_unit_or_per_image_and_clear_errors(mini, world):
     am = activation_maximization(mini, "conv5", units=[1, 2], n_per_unit=2, steps=0, init=starts[:2], progress=False)
     np.testing.assert_allclose(am.images[:, 0], starts[:2], atol=1e-5)  # each unit starts from its own image
     np.testing.assert_allclose(am.images[:, 1], starts[:2], atol=1e-5)
-    am = activation_maximization(mini, "conv5", units=[1, 2], n_per_unit=2, steps=0, init=starts, progress=False)
+    am = activation_maximization(mini, "conv5", units=[1, 2], n_per_unit=2, steps=0, init=starts, batch_size=2,
+                                 progress=False)  # one unit per batch: each batch gets its own slice of init
     np.testing.assert_allclose(am.images.reshape(4, 3, 64, 64), starts, atol=1e-5)
     photo = (starts[3].transpose(1, 2, 0) * 255).round().astype(np.uint8)  # one HWC uint8 image for every unit
     am = activation_maximization(mini, "conv5", units=[1, 2], steps=0, init=photo, image_size=32, progress=False)

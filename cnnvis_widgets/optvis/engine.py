@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import numbers
 import threading
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -223,17 +222,12 @@ def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 
 
 def _init_images(init, n_units: int, n: int, size: tuple[int, int]) -> torch.Tensor:
     """``init`` (see :func:`activation_maximization`) as [n_units * n, 3, H, W] at ``size``, on the CPU."""
-    from ..images import resize as resize_images, to_tensor
+    from ..images import ImageSource
 
     if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, 3, H, W]
         init = init.reshape(-1, *init.shape[2:])
-    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 4:
-        images = list(init)
-    elif isinstance(init, (list, tuple)) and init and not isinstance(init[0], numbers.Number):
-        images = list(init)
-    else:
-        images = [init]
-    images = torch.stack([resize_images(to_tensor(image).cpu()[None], size)[0] for image in images])
+    source = ImageSource(init, size)
+    images = source.images(range(len(source)))
     if len(images) == 1:
         return images.expand(n_units * n, -1, -1, -1)
     if len(images) == n_units:
@@ -298,9 +292,10 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             fc7 feature loss).
         init: start from images instead of noise, as DeepDream starts from a photo (Mordvintsev et al.
             2015) and Nguyen et al. 2016 ("Multifaceted feature visualization") from mean images: one image
-            for every optimized image, or one per unit, or one per optimized image (``len(units) *
-            n_per_unit``, a unit's images adjacent); tensors, arrays, PIL images or paths, RGB in [0, 1],
-            resized to ``image_size``. Pixel and Fourier parameterizations only.
+            for all, one per unit, or one per optimized image (``len(units) * n_per_unit``, a unit's images
+            adjacent), in any form :class:`~cnnvis_widgets.images.ImageSource` reads (tensors, arrays, PIL
+            images, paths), RGB in [0, 1], resized to ``image_size``. Pixel and Fourier parameterizations
+            only.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
     config = get_preset(preset, **overrides)
