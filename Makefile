@@ -39,4 +39,4 @@ test-python: $(STAMP) chromium
 test: test-js test-python
 
 clean:
-	rm -rf $(VENV) node_modules cnnvis_widgets/static .cache test-artifacts
+	rm -rf $(VENV) node_modules cnnvis_widgets/widgets/static .cache test-artifacts

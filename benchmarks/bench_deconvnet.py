@@ -36,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import cnnvis_widgets as cv
-    from cnnvis_widgets.deconvnet import deconvnet
+    from cnnvis_widgets.deconv.projection import deconvnet
     from cnnvis_widgets.images import ImageSource
 
     model = cv.load_model("mini_alexnet", device=args.device)

@@ -8,28 +8,31 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     top = cv.top_activations(model, world, "conv5", k=9)
     am = cv.activation_maximization(model, "conv5")
     cv.NeuronGallery(top, am=am)
+
+The package flows one way: the ground floor (:mod:`.model`, :mod:`.loading`, :mod:`.images`,
+:mod:`.receptive_field`, :mod:`.datasets`, :mod:`.zoo`) feeds the method families (:mod:`.optvis`,
+:mod:`.deconv`, :mod:`.inversion`, :mod:`.dissection`), whose results :mod:`.widgets` shows.
 """
 
-from . import datasets, dissection, images, inversion, training
-from .deconvnet import RULES as deconvnet_rules
-from .deconvnet import Projections, deconvnet
-from .diagnostics import FilterDiagnostics, filter_diagnostics
+from . import datasets, deconv, dissection, images, inversion, optvis, widgets, zoo
+from .deconv import RULES as deconvnet_rules
+from .deconv import (FilterDiagnostics, Projections, TopActivations, TrainingMonitor, TrainingRecord, deconvnet,
+                     filter_diagnostics, filter_images, top_activations)
 from .dissection import DissectionResult, Net2VecResult, dissect, net2vec
-from .dissection_viewer import DissectionViewer
-from .explorer import AMExplorer
-from .filters import filter_images
-from .gallery import NeuronGallery
 from .inversion import InversionResult, UpconvDecoder, invert, train_upconv
-from .inversion_view import InversionView
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
-from .monitor import TrainingMonitor, TrainingRecord
 from .optvis import AMResult, activation_maximization
 from .receptive_field import ReceptiveField
-from .timeline import TrainingTimeline
-from .top_activations import TopActivations, top_activations
+from .widgets import AMExplorer, DissectionViewer, InversionView, NeuronGallery, TrainingTimeline
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext cnnvis_widgets``: show results as widgets in this shell (importing the package does it too)."""
+    widgets.register(ipython)
+
 
 __all__ = [
     "AMExplorer",

@@ -8,14 +8,14 @@ from pathlib import Path
 
 
 def _tour(args) -> None:
-    from .export import run_tour
+    from .widgets.export import run_tour
 
     out = run_tour(args.out, small=args.small, timeout=args.timeout)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser, no server needed")
 
 
 def _train(args) -> None:
-    from .training import TrainingConfig, train_mini_alexnet
+    from .zoo.mini_alexnet_training import TrainingConfig, train_mini_alexnet
 
     config = TrainingConfig(seed=args.seed, epochs=args.epochs)
     _, log = train_mini_alexnet(args.out, config)
@@ -26,7 +26,7 @@ def _train(args) -> None:
 
 def _accuracy(args) -> None:
     from .loading import load_model
-    from .training import held_out_accuracy
+    from .zoo.mini_alexnet_training import held_out_accuracy
 
     model = load_model("mini_alexnet", epoch=args.epoch, device="cpu")
     acc = held_out_accuracy(model.module, count=args.images)
@@ -43,7 +43,7 @@ def _layers(args) -> None:
 def _top(args) -> None:
     from .datasets import shapeworld
     from .loading import load_model
-    from .top_activations import top_activations
+    from .deconv.top_images import top_activations
 
     model = load_model(args.model)
     result = top_activations(model, shapeworld(split="val"), args.layer, k=args.k)
@@ -51,7 +51,8 @@ def _top(args) -> None:
 
 
 def _train_decoders(args) -> None:
-    from .inversion.upconv import SHIPPED_LAYERS, errors_table, train_shipped_decoders
+    from .inversion.shipped import train_shipped_decoders
+    from .inversion.upconv import SHIPPED_LAYERS, errors_table
 
     decoders = train_shipped_decoders(args.layers or SHIPPED_LAYERS, epochs=args.epochs, out=args.out, train_images=args.images,
                                       checkpoints=args.checkpoints, seed=args.seed)
@@ -79,13 +80,14 @@ def _add_training_options(p, weights_folder: str, epochs_help: str) -> None:
     p.add_argument("--epochs", type=int, default=None, help=epochs_help)
     p.add_argument("--images", type=int, default=8000, help="ShapeWorld training images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=Path(__file__).parent / "weights" / weights_folder, type=Path)
+    p.add_argument("--out", default=Path(__file__).parent / "zoo" / "weights" / weights_folder, type=Path)
     p.add_argument("--checkpoints", type=Path, default=None,
                    help="checkpoint folder; an interrupted run resumes from it (default: in the cache folder)")
 
 
 def _decoder_errors(args) -> None:
-    from .inversion.upconv import available_decoders, decoder_errors, errors_table, load_decoder, shapeworld_images
+    from .datasets.shapeworld import shapeworld_images
+    from .inversion.upconv import available_decoders, decoder_errors, errors_table, load_decoder
     from .loading import load_model
 
     model = load_model("mini_alexnet", device="cpu")
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_tour)
 
     p = sub.add_parser("train-mini-alexnet", help="regenerate MiniAlexNet's shipped weights deterministically")
-    p.add_argument("--out", default=Path(__file__).parent / "weights", type=Path)
+    p.add_argument("--out", default=Path(__file__).parent / "zoo" / "weights", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=12)
     p.set_defaults(run=_train)

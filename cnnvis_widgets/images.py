@@ -4,10 +4,14 @@ Engines take RGB images in [0, 1]: a tensor [N, 3, H, W] (or one [3, H, W]), a n
 path, a list of any of these, or a dataset object (``Broden``, any ``torch.utils.data.Dataset`` whose items
 are images or ``(image, target)`` pairs). ``ImageSource`` streams them in batches at the model's input size
 so memory stays bounded whatever the dataset's length.
+
+Images leave the engines the same way; ``to_hwc_uint8``, ``png_bytes`` and ``draw_box`` turn them into the
+bytes that widgets and reports show.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -15,7 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def to_tensor(image) -> torch.Tensor:
@@ -135,3 +139,32 @@ class _Indexed(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         return self.source.image(index)
+
+
+def to_hwc_uint8(image) -> np.ndarray:
+    """A [3, H, W] or [H, W, 3] array (uint8, or float in [0, 1]) or tensor as uint8 [H, W, 3]."""
+    array = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return np.ascontiguousarray(array)
+
+
+def png_bytes(image) -> bytes:
+    """Encode an image as PNG (lossless, deterministic)."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_hwc_uint8(image)).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def draw_box(image, box, color=(255, 0, 255), scale: int = 1) -> np.ndarray:
+    """The image (upscaled ``scale`` times) with the half-open box (top, left, bottom, right) outlined."""
+    im = Image.fromarray(to_hwc_uint8(image))
+    if scale != 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    top, left, bottom, right = (int(v) * scale for v in box)
+    ImageDraw.Draw(im).rectangle([left, top, right - 1, bottom - 1], outline=color, width=max(1, scale))
+    return np.asarray(im)

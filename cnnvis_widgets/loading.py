@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import mini_alexnet as mini
+from .zoo import mini_alexnet as mini
 from .datasets.shapeworld import SCENES
 from .model import IMAGENET_MEAN, IMAGENET_STD, Model
 

@@ -1,17 +1,15 @@
-// Bundles the front-end modules into cnnvis_widgets/static/ (ES modules).
+// Bundles the front-end modules into cnnvis_widgets/widgets/static/ (ES modules).
 import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
 const rootUrl = new URL("..", import.meta.url);
-const entries = {
-  "js/neuron_gallery.js": "cnnvis_widgets/static/neuron_gallery.js",
-  "js/embed.js": "cnnvis_widgets/static/embed.js",
-  "js/am_explorer.js": "cnnvis_widgets/static/am_explorer.js",
-  "js/training_timeline.js": "cnnvis_widgets/static/training_timeline.js",
-  "js/inversion_view.js": "cnnvis_widgets/static/inversion_view.js",
-  "js/dissection_viewer.js": "cnnvis_widgets/static/dissection_viewer.js",
-};
+// One entry per widget, js/<name>/index.js -> cnnvis_widgets/widgets/static/<name>.js, as the Python
+// modules in cnnvis_widgets/widgets/ are named; export.js renders saved widget state in exported pages.
+const WIDGETS = ["neuron_gallery", "am_explorer", "training_timeline", "inversion_view", "dissection_viewer", "export"];
+const entries = Object.fromEntries(
+  WIDGETS.map((name) => [`js/${name}/index.js`, `cnnvis_widgets/widgets/static/${name}.js`]),
+);
 
 await Promise.all(
   Object.entries(entries).map(([input, output]) =>
@@ -29,8 +27,8 @@ await Promise.all(
   ),
 );
 
-// Both bundles end up inside HTML <script> elements (embed.js inline, the
-// gallery as the `_esm` trait in saved widget state), so neither may contain
+// Every bundle ends up inside HTML <script> elements (export.js inline, the
+// widgets as the `_esm` trait in saved widget state), so none may contain
 // a closing script tag.
 for (const output of Object.values(entries)) {
   const code = await readFile(new URL(output, rootUrl), "utf8");

@@ -29,3 +29,25 @@ def world():
     import cnnvis_widgets as cv
 
     return cv.datasets.shapeworld(split="val")
+
+
+@pytest.fixture(scope="session")
+def shown():
+    """``shown(obj)``: the display data IPython produces for ``obj`` (as when a cell ends with it), from a real
+    IPython shell with cnnvis_widgets' display formatters registered."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from cnnvis_widgets.widgets import register
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=config)
+    assert register(shell)
+
+    def display_data(obj) -> dict:
+        data, _ = shell.display_formatter.format(obj)
+        return data
+
+    yield display_data
+    InteractiveShell.clear_instance()

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnnvis_widgets as cv
-from cnnvis_widgets.deconvnet import deconvnet, display_projection, rectifier_rule
+from cnnvis_widgets.deconv.projection import deconvnet, display_projection
+from cnnvis_widgets.deconv.rules import rectifier_rule
 
 
 def _relative_error(a, b) -> float:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import cnnvis_widgets as cv
-from cnnvis_widgets.diagnostics import checkerboard_index, filter_diagnostics, high_frequency_share
+from cnnvis_widgets.deconv.diagnostics import checkerboard_index, filter_diagnostics, high_frequency_share
 
 
 def test_high_frequency_share_on_planted_filters():
@@ -48,7 +48,7 @@ def planted(mini, world):
     return model, subset, filter_diagnostics(model, subset, k=4, progress=False)
 
 
-def test_planted_filters_are_flagged(planted):
+def test_planted_filters_are_flagged(planted, shown):
     model, subset, diag = planted
     assert (diag.layer, diag.second_layer, diag.stride) == ("conv1", "conv2", 2)
     assert np.flatnonzero(diag.dead).tolist() == [3]
@@ -61,10 +61,12 @@ def test_planted_filters_are_flagged(planted):
     with torch.no_grad():
         conv1 = model.module.conv1(model.normalize(cv.images.ImageSource(x, (64, 64)).images(range(len(x)))))
     np.testing.assert_allclose(diag.max_activation, conv1.amax((0, 2, 3)).numpy(), rtol=1e-5, atol=1e-5)
-    gallery = diag.gallery()
+    gallery = cv.NeuronGallery(diag)
     assert gallery.layers == ["conv1", "conv2"]
     assert gallery.tiles[3]["flags"] == ["dead"]
     assert "32 filters, 1 dead" in repr(diag)
+    data = shown(diag)  # displays as that gallery, with the figures as its plain text
+    assert "application/vnd.jupyter.widget-view+json" in data and data["text/plain"] == repr(diag)
     assert diag.summary()["dead"] == 1
 
 

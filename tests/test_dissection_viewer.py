@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from cnnvis_widgets.dissection import DissectionResult, LayerDissection, dissect
-from cnnvis_widgets.dissection_viewer import (MAX_PAGE_SIZE, DissectionViewer, category_summary, pack_mask,
-                                              unit_records, visible_units)
+from cnnvis_widgets.widgets.dissection_records import category_summary, pack_mask, unit_records, visible_units
+from cnnvis_widgets.widgets.dissection_viewer import MAX_PAGE_SIZE, DissectionViewer
 
 
 @pytest.fixture(scope="module")
@@ -278,10 +278,10 @@ def test_without_the_dataset_the_view_says_how_to_get_images(result):
     assert view.status == "" and len(view.tile_images["images"]) == 24
 
 
-def test_the_result_displays_as_the_viewer(result):
+def test_the_result_displays_as_the_viewer(result, shown):
     from ipywidgets.widgets.widget import _instances
 
-    bundle = result._repr_mimebundle_()
+    bundle = shown(result)
     shown = _instances[bundle["application/vnd.jupyter.widget-view+json"]["model_id"]]
     assert isinstance(shown, DissectionViewer) and isinstance(result, DissectionResult)
     assert shown.layer == list(result.layers)[-1] and len(shown.panels) == 1

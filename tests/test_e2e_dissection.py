@@ -20,7 +20,7 @@ CELLS = [
     "import cnnvis_widgets as cv\n"
     "from cnnvis_widgets.dissection import dissect\n"
     "from cnnvis_widgets.dissection.overlay import overlay\n"
-    "from cnnvis_widgets.dissection_viewer import DissectionViewer\n"
+    "from cnnvis_widgets.widgets.dissection_viewer import DissectionViewer\n"
     "model = cv.load_model('mini_alexnet', device='cpu')\n"
     "world = cv.datasets.shapeworld(split='val')\n"
     "result = dissect(model, world, ['conv1', 'conv5'], progress=False)",

@@ -14,7 +14,7 @@ STEPS = 4000
 
 CELLS = [
     "import cnnvis_widgets as cv\n"
-    "from cnnvis_widgets.explorer import AMExplorer\n"
+    "from cnnvis_widgets.widgets.am_explorer import AMExplorer\n"
     "model = cv.load_model(\"mini_alexnet\", device=\"cpu\")",
     f"ex = AMExplorer(model, layer=\"conv5\", units=[3, 9], steps={STEPS}, snapshot_every=4)\nex",
 ]

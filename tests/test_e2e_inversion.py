@@ -18,7 +18,7 @@ CELLS = [
     "import numpy as np, torch, torch.nn.functional as F\n"
     "import cnnvis_widgets as cv\n"
     "from cnnvis_widgets.inversion import InversionResult, pixel_error\n"
-    "from cnnvis_widgets.inversion_view import InversionView\n"
+    "from cnnvis_widgets.widgets.inversion_view import InversionView\n"
     "world = cv.datasets.shapeworld(split='val')\n"
     "original = torch.stack([world[i] for i in (0, 5, 9)]).numpy()\n"
     f"LAYERS = {LAYERS}\n"

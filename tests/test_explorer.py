@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnvis_widgets.explorer import AMExplorer
+from cnnvis_widgets.widgets.am_explorer import AMExplorer
 
 STEPS = 24
 

@@ -73,9 +73,8 @@ def test_output_layer_tiles_are_labelled_with_class_names(mini, world):
     assert g.tiles[0]["label"] == mini.classes[0]
 
 
-def test_result_displays_as_gallery(results):
-    bundle = results["conv3"]._repr_mimebundle_()
-    data = bundle[0] if isinstance(bundle, tuple) else bundle
+def test_result_displays_as_gallery(results, shown):
+    data = shown(results["conv3"])
     assert "application/vnd.jupyter.widget-view+json" in data
 
 

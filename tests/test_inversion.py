@@ -6,7 +6,7 @@ import torch
 
 import cnnvis_widgets as cv
 from cnnvis_widgets.inversion import InversionResult, binarize, dropout
-from cnnvis_widgets.inversion.invert import invert
+from cnnvis_widgets.inversion.reconstruct import invert
 from cnnvis_widgets.inversion.regularized import alpha_norm, capture_layers, total_variation
 
 

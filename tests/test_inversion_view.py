@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from ipywidgets.widgets.widget import _remove_buffers
 from PIL import Image
 
-from cnnvis_widgets.imaging import to_hwc_uint8
+from cnnvis_widgets.images import to_hwc_uint8
 from cnnvis_widgets.inversion import InversionResult, pixel_error
-from cnnvis_widgets.inversion_view import InversionView
+from cnnvis_widgets.widgets.inversion_view import InversionView
 
 LAYERS = ["conv1", "conv3", "fc6"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -144,12 +144,12 @@ def test_chart_plots_the_mean_pixel_error_per_layer(results):
     assert x_axis.tick_labels == {"0": "conv1", "1": "conv3", "2": "fc6"}
 
 
-def test_one_result_and_many_images(original, world):
+def test_one_result_and_many_images(original, world, shown):
     single = reconstructions(original, "upconv", None, 0)
     view = InversionView(single, title="one", scale=2)
     assert view.combinations == [("upconv", None)] and view.method == "upconv" and view.view.title == "one"
     assert view.view.scale == 2
-    bundle = single._repr_mimebundle_()
+    bundle = shown(single)
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
     many = torch.stack([world[i] for i in range(6)]).numpy()

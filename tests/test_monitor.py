@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import cnnvis_widgets as cv
-from cnnvis_widgets import mini_alexnet as mini
-from cnnvis_widgets.monitor import INDEX_NAME, TrainingMonitor, TrainingRecord
-from cnnvis_widgets.training import TrainingConfig, train_mini_alexnet
+from cnnvis_widgets.zoo import mini_alexnet as mini
+from cnnvis_widgets.deconv.evolution import TrainingMonitor, TrainingRecord
+from cnnvis_widgets.deconv.record_format import INDEX_NAME
+from cnnvis_widgets.zoo.mini_alexnet_training import TrainingConfig, train_mini_alexnet
 
 UNITS = [0, 5, 9]
 TINY = TrainingConfig(train_images=256, val_images=64, epochs=2)

@@ -8,7 +8,7 @@ from torch import nn
 import cnnvis_widgets as cv
 from cnnvis_widgets.datasets import Broden, BrodenWriter
 from cnnvis_widgets.dissection import net2vec
-from cnnvis_widgets.dissection.net2vec import upsampling_matrix
+from cnnvis_widgets.dissection.concept_embeddings import upsampling_matrix
 from cnnvis_widgets.dissection.result import upsample_maps
 
 RGB = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from browser import PIXEL_PROBE, browser_page, chromium_available
-from cnnvis_widgets.export import execute_notebook, notebook_to_html
+from cnnvis_widgets.widgets.export import execute_notebook, notebook_to_html
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -28,7 +28,7 @@ def test_notebook_executes(path, executed):
 
 @pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")
 def test_exported_tour_renders_without_a_kernel(executed, tmp_path, artifacts):
-    from cnnvis_widgets.export import tour_notebook
+    from cnnvis_widgets.widgets.export import tour_notebook
 
     nb = executed.get("00_tour.ipynb") or execute_notebook(tour_notebook(), env={"CNNVIS_SMALL": "1"})
     assert nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]

@@ -11,7 +11,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 from PIL import Image
 
 import cnnvis_widgets as cv
-from cnnvis_widgets.monitor import TrainingMonitor, TrainingRecord
+from cnnvis_widgets.deconv.evolution import TrainingMonitor, TrainingRecord
 
 UNITS = [0, 4, 9]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -111,10 +111,10 @@ def test_a_subset_of_units_in_a_chosen_order(record):
         cv.TrainingTimeline(record, units=[3])
 
 
-def test_sources_and_errors(record, tmp_path):
+def test_sources_and_errors(record, tmp_path, shown):
     assert cv.TrainingTimeline(str(record.directory)).view.epochs == record.epochs
     assert cv.TrainingTimeline(record.directory).view.units == UNITS
-    bundle = record._repr_mimebundle_()
+    bundle = shown(record)
     assert "application/vnd.jupyter.widget-view+json" in bundle
     with pytest.raises(TypeError, match="TrainingTimeline shows a TrainingRecord.*TrainingMonitor"):
         cv.TrainingTimeline(42)

@@ -148,7 +148,7 @@ def test_a_module_called_twice_is_read_at_its_last_call():
 
 
 def test_projections_are_the_deconvnet_of_each_top_activation_cut_like_the_crops(mini, tmp_path):
-    from cnnvis_widgets.deconvnet import deconvnet, display_projection
+    from cnnvis_widgets.deconv.projection import deconvnet, display_projection
 
     x = images(24)
     result = cv.top_activations(mini, x, "conv2", k=3, progress=False, projections="guided")

@@ -1,6 +1,6 @@
 import torch
 
-from cnnvis_widgets.training import TrainingConfig, held_out_accuracy, train_mini_alexnet
+from cnnvis_widgets.zoo.mini_alexnet_training import TrainingConfig, held_out_accuracy, train_mini_alexnet
 from cnnvis_widgets.loading import load_model
 
 

@@ -9,8 +9,9 @@ import torch
 
 import cnnvis_widgets as cv
 from cnnvis_widgets.inversion import binarize, dropout, pixel_error
+from cnnvis_widgets.datasets.shapeworld import shapeworld_images
 from cnnvis_widgets.inversion.upconv import (UpconvDecoder, available_decoders, decoder_errors, layer_features,
-                                             load_decoder, shapeworld_images, train_upconv)
+                                             load_decoder, train_upconv)
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ __all__ = [
     "render",
     "render_batch",
     "shapeworld",
+    "shapeworld_images",
     "default_cache_dir",
 ]
 
@@ -324,3 +325,13 @@ def shapeworld(split: str | None = "val", seed: int = 0, size: int = 64, root: s
             # another process generated the same world at the same time; its files are identical
 
     return Broden(root, split=split)
+
+
+def shapeworld_images(split: str = "train", count: int | None = None, world_seed: int = 0):
+    """ShapeWorld images [count, 3, 64, 64] in [0, 1] as a float tensor: the pixels of
+    ``shapeworld(split)`` (the first ``count``; default the whole split), rendered directly instead of read
+    from its files."""
+    import torch
+
+    images, _ = render_batch(world_seed, 0, SPLIT_SIZES[split] if count is None else count, 64, split)
+    return torch.from_numpy(images).float().div_(255)

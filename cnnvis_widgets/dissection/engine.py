@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from ..images import ImageSource
 from ..model import HookSet, Model, StopForward
-from ..top_activations import _progress
+from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
 from .quantile import TailQuantile
 from .result import UPSAMPLE_MODES, DissectionResult, LayerDissection, upsample_maps
@@ -275,7 +275,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                     tallies[name][field_name] = tensor.to(device)
 
     spill = None
-    bar, report = _progress(progress, 2 * n, f"dissecting {', '.join(layers)}")
+    bar, report = progress_reporter(progress, 2 * n, f"dissecting {', '.join(layers)}")
     report(state["done"] + (n if state["phase"] == "tallies" else 0))
     try:
         with model.inference():

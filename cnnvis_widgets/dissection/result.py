@@ -199,11 +199,6 @@ class DissectionResult:
         return (f"DissectionResult({self.model_name!r}, {self.num_images} images, {len(self.concept_names)} "
                 f"concepts, layers: {layers}; quantile={self.quantile}, iou_threshold={self.iou_threshold})")
 
-    def _repr_mimebundle_(self, **kwargs):
-        from ..dissection_viewer import DissectionViewer
-
-        return DissectionViewer(self)._repr_mimebundle_(**kwargs)
-
     # -- masks and images ----------------------------------------------------------------------------------
     def upsample(self, layer: str, maps: torch.Tensor) -> torch.Tensor:
         """Activation maps [N, U, h, w] of ``layer`` → [N, U, sh, sw] with this result's upsampling."""

@@ -3,11 +3,12 @@
 - regularized pre-images (Mahendran & Vedaldi 2015, IJCV 2016): :mod:`.regularized`;
 - UpconvNet decoders (Dosovitskiy & Brox 2016): :mod:`.upconv`;
 - feature perturbations that keep the L2 norm (Dosovitskiy & Brox 2016): :mod:`.perturbations`;
-- the DGN-AM generator (a decoder trained with a feature loss): :mod:`.generator`.
+- the DGN-AM generator (a decoder trained with a feature loss): :mod:`.generator`;
+- regenerating the decoders that ship for MiniAlexNet: :mod:`.shipped`.
 """
 
 from .generator import load_generator, train_shipped_generator
-from .invert import METHODS, invert
+from .reconstruct import METHODS, invert
 from .perturbations import PERTURBATIONS, binarize, dropout, perturb
 from .regularized import RegularizedConfig, invert_regularized
 from .result import InversionResult, pixel_error

@@ -10,7 +10,7 @@ decoder architecture trained with the pixel loss plus the comparator loss on Min
 (:func:`~.upconv.train_upconv` with ``comparator=``); the adversarial term is left out. Of the comparators
 tried (conv4, conv5, fc7, fc8), fc7 let DGN-AM reach p(class) >= 0.9 on the most classes.
 
-It ships in ``cnnvis_widgets/weights/generators`` (:func:`load_generator`); regenerate it with
+It ships in ``cnnvis_widgets/zoo/weights/generators`` (:func:`load_generator`); regenerate it with
 ``cnnvis train-generator``.
 """
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from .upconv import UpconvDecoder, decoder_errors, shipped_training, train_upconv
-
-GENERATORS_DIR = Path(__file__).resolve().parent.parent / "weights" / "generators"
+from ..zoo import GENERATORS_DIR
+from .shipped import shipped_training
+from .upconv import UpconvDecoder, decoder_errors, train_upconv
 
 GENERATOR_RECIPE: dict = dict(layer="fc6", comparator="fc7", comparator_weight=2.0, epochs=20, lr=2e-3,
                               lr_decay=0.88, architecture=dict(width=64, hidden=256))

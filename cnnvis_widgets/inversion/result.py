@@ -58,11 +58,6 @@ class InversionResult:
         return f"InversionResult({self.model_name!r}, {label}, images={len(self.original)}, layers={self.layers})\n" \
                + self.table()
 
-    def _repr_mimebundle_(self, **kwargs):
-        from ..inversion_view import InversionView
-
-        return InversionView(self)._repr_mimebundle_(**kwargs)
-
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write to one ``.safetensors`` file (arrays, plus the settings as JSON in its header)."""

@@ -18,13 +18,13 @@ and ends with a **sigmoid**, so its images lie in (0, 1) and stay differentiable
 Nguyen et al. 2016, optimizes the code through the decoder). ``code_low`` / ``code_high`` hold the observed
 range of each feature (each channel of a conv layer) over the training images: DGN-AM clips its code to it.
 
-Decoders for MiniAlexNet ship in ``cnnvis_widgets/weights/decoders`` (:func:`load_decoder`); regenerate
-them with ``cnnvis train-decoders``, and print their held-out errors with ``cnnvis decoder-errors``.
+Decoders for MiniAlexNet ship in ``cnnvis_widgets/zoo/weights/decoders`` (:func:`load_decoder`); regenerate
+them with ``cnnvis train-decoders`` (:mod:`~cnnvis_widgets.inversion.shipped`), and print their held-out
+errors with ``cnnvis decoder-errors``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -39,11 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..images import ImageSource
 from ..model import Model, run_until
+from ..zoo import DECODERS_DIR
 from .perturbations import perturb
 from .result import pixel_error
 
-DECODERS_DIR = Path(__file__).resolve().parent.parent / "weights" / "decoders"
 SHIPPED_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 LEAK = 0.2  # leaky ReLU slope (Dosovitskiy & Brox 2016, §3)
 
@@ -221,18 +222,7 @@ def layer_features(model: Model, images: torch.Tensor, layer: str) -> torch.Tens
     return out[0]
 
 
-def shapeworld_images(split: str = "train", count: int | None = None, world_seed: int = 0) -> torch.Tensor:
-    """ShapeWorld images [count, 3, 64, 64] in [0, 1]: the pixels of ``cv.datasets.shapeworld(split)``
-    (the first ``count``; default the whole split), rendered directly instead of read from its files."""
-    from ..datasets.shapeworld import SPLIT_SIZES, render_batch
-
-    images, _ = render_batch(world_seed, 0, SPLIT_SIZES[split] if count is None else count, 64, split)
-    return torch.from_numpy(images).float().div_(255)
-
-
 def _as_tensor(dataset, size: tuple[int, int]) -> torch.Tensor:
-    from ..images import ImageSource
-
     if isinstance(dataset, torch.Tensor) and dataset.ndim == 4 and tuple(dataset.shape[-2:]) == tuple(size):
         return dataset.float().cpu()
     source = ImageSource(dataset, size)
@@ -487,72 +477,6 @@ def decoder_errors(model: Model, decoders: dict[str, UpconvDecoder], dataset,
     return result
 
 
-# Epochs, architecture and (where not lr 1e-3 decaying by 0.8 per epoch) learning-rate schedule of each
-# shipped decoder, sized to train in minutes on one CPU core.
-SHIPPED_RECIPES: dict[str, dict] = {
-    "conv1": dict(epochs=4, architecture=dict(width=32, convs=2)),
-    "conv2": dict(epochs=6, architecture=dict(width=64, convs=2)),
-    "conv3": dict(epochs=8, architecture=dict(width=96, convs=2)),
-    "conv4": dict(epochs=8, architecture=dict(width=96, convs=2)),
-    "conv5": dict(epochs=8, architecture=dict(width=96, convs=2)),
-    "fc6": dict(epochs=36, lr=2e-3, lr_decay=0.93, architecture=dict(width=64, hidden=256)),
-    "fc7": dict(epochs=10, architecture=dict(width=64, hidden=256)),
-    "fc8": dict(epochs=10, architecture=dict(width=64, hidden=256)),
-}
-
-
-def train_shipped_decoders(layers: Sequence[str] = SHIPPED_LAYERS, epochs: int | None = None,
-                           out: str | os.PathLike = DECODERS_DIR, train_images: int = 8000, val_images: int = 1000,
-                           checkpoints: str | os.PathLike | None = None, seed: int = 0, threads: int = 1,
-                           progress: bool = True) -> dict[str, UpconvDecoder]:
-    """Regenerate the shipped MiniAlexNet decoders (``cnnvis train-decoders``).
-
-    Each layer trains with its :data:`SHIPPED_RECIPES` entry (``epochs`` overrides the count) on the first
-    ``train_images`` images of ShapeWorld's train split (rendered directly: the first 4000 are
-    ``cv.datasets.shapeworld("train")``; all are among the 16000 MiniAlexNet was trained on), then is
-    measured on ``val_images`` held-out images (clean, binarized, dropout) and written as
-    ``mini_alexnet_<layer>.safetensors`` (float16 weights) with its log. One thread by default: small
-    convolutions gain little from a second one, and lose a lot when another process holds a core.
-    """
-    with shipped_training(threads, train_images, val_images, checkpoints, "decoder_checkpoints") as (
-            model, images, val, directory):
-        decoders = {}
-        for layer in layers:
-            if layer not in SHIPPED_RECIPES:
-                raise ValueError(f"No recipe for layer {layer!r}; shipped decoders cover {', '.join(SHIPPED_RECIPES)}. "
-                                 "Train other layers with train_upconv(model, layer).")
-            recipe = SHIPPED_RECIPES[layer]
-            decoder = train_upconv(model, layer, images, epochs=epochs or recipe["epochs"],
-                                   lr=recipe.get("lr", 1e-3), lr_decay=recipe.get("lr_decay", 0.8),
-                                   directory=directory, seed=seed, progress=progress, val_dataset=val[:256],
-                                   architecture=recipe["architecture"])
-            decoder.training_log["held_out"] = {str(k): v for k, v in
-                                                decoder_errors(model, {layer: decoder}, val, seed=seed)[layer].items()}
-            decoder.training_log["held_out_images"] = val_images
-            decoder.save(Path(out) / f"mini_alexnet_{layer}.safetensors", dtype=torch.float16)
-            decoders[layer] = decoder
-        return decoders
-
-
-@contextlib.contextmanager
-def shipped_training(threads: int, train_images: int, val_images: int, checkpoints: str | os.PathLike | None,
-                     default_checkpoints: str):
-    """What regenerating a shipped MiniAlexNet decoder needs: yields ``(model, train images, validation images,
-    checkpoint folder)`` with torch limited to ``threads`` threads (restored afterwards). The checkpoint folder
-    is ``checkpoints``, or ``default_checkpoints`` in the cache folder."""
-    from ..datasets.shapeworld import default_cache_dir
-    from ..loading import load_model
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        directory = Path(checkpoints) if checkpoints is not None else default_cache_dir() / default_checkpoints
-        yield (load_model("mini_alexnet", device="cpu"), shapeworld_images("train", train_images),
-               shapeworld_images("val", val_images), directory)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
 def errors_table(errors: dict[str, dict[str | None, float]]) -> str:
     """:func:`decoder_errors` as aligned text: one row per layer, one column per perturbation."""
     columns = list(next(iter(errors.values())).keys()) if errors else []
@@ -563,5 +487,5 @@ def errors_table(errors: dict[str, dict[str | None, float]]) -> str:
                      for r in rows)
 
 
-__all__ = ["UpconvDecoder", "train_upconv", "train_shipped_decoders", "SHIPPED_RECIPES", "load_decoder", "decoder_errors",
-           "available_decoders", "errors_table", "layer_features", "shapeworld_images", "shipped_training", "DECODERS_DIR"]
+__all__ = ["SHIPPED_LAYERS", "UpconvDecoder", "available_decoders", "decoder_errors", "errors_table", "layer_features",
+           "load_decoder", "train_upconv"]

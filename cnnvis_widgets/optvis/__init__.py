@@ -7,7 +7,8 @@ synthesize the images that make units of a network fire, a whole layer in one ba
     am = activation_maximization(model, "conv5", objective=lambda u: channel("conv5", u) - 0.5 * deep_dream("conv4"))
 """
 
-from .engine import AMResult, activation_maximization, working_copy
+from .engine import activation_maximization, working_copy
+from .result import AMResult
 from .objectives import Objective, channel, class_logit, deep_dream, direction, diversity, neuron
 from .parameterizations import FourierImage, PixelImage
 from .presets import PRESETS, AMConfig

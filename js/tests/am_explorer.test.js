@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import widget from "../am_explorer.js";
-import { formatUnits, parseNumber, parseUnits, safeName, saveNames, stepLabel } from "../explorer/parse.js";
+import widget from "../am_explorer/index.js";
+import { formatUnits, parseNumber, parseUnits, safeName, saveNames, stepLabel } from "../am_explorer/parse.js";
 import { fakeModel, pngView, stubObjectUrls } from "./helpers.js";
 
 function defaults(overrides = {}) {

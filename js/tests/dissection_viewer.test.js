@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import widget from "../dissection_viewer.js";
+import widget from "../dissection_viewer/index.js";
 import {
   categoryCounts,
   describeFilter,
@@ -9,7 +9,7 @@ import {
   normalizeUnits,
   sortUnits,
   tileImagesByUnit,
-} from "../dissection/data.js";
+} from "../dissection_viewer/data.js";
 import {
   CONCEPT_RGB,
   UNIT_RGB,
@@ -20,8 +20,8 @@ import {
   parseColour,
   scaleMask,
   unpackMask,
-} from "../dissection/masks.js";
-import { canvasScale, drawOverlay } from "../dissection/canvas.js";
+} from "../dissection_viewer/masks.js";
+import { canvasScale, drawOverlay } from "../dissection_viewer/canvas.js";
 import { fakeModel, pngView } from "./helpers.js";
 
 const CATEGORIES = ["color", "object", "part", "texture"];

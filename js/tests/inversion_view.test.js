@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import widget from "../inversion_view.js";
-import { describeChoice, errorText, normalizeCombination, resolveChoice, visibleImages } from "../inversion/data.js";
+import widget from "../inversion_view/index.js";
+import { describeChoice, errorText, normalizeCombination, resolveChoice, visibleImages } from "../inversion_view/data.js";
 import { fakeModel, pngView, stubObjectUrls } from "./helpers.js";
 
 const LAYERS = ["conv1", "conv3", "fc6"];

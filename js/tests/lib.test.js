@@ -4,7 +4,7 @@ import { formatValue } from "../lib/format.js";
 import { gridColumns } from "../lib/layout.js";
 import { createUrlPool, toBytes } from "../lib/bytes.js";
 import { h } from "../lib/dom.js";
-import { normalizeTile } from "../gallery/tiles.js";
+import { normalizeTile } from "../neuron_gallery/tiles.js";
 import { pngBytes, stubObjectUrls } from "./helpers.js";
 
 describe("paging", () => {

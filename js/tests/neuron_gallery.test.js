@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import widget, { KERNEL_TIMEOUT_MS } from "../neuron_gallery.js";
+import widget, { KERNEL_TIMEOUT_MS } from "../neuron_gallery/index.js";
 import { fakeModel, makeTile, pngBytes, pngView, stubObjectUrls } from "./helpers.js";
 
 function defaults(overrides = {}) {

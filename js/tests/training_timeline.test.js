@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import widget from "../training_timeline.js";
-import { clampIndex, epochLabel, metricsAt, metricsText, normalizeCell } from "../timeline/data.js";
-import { createPlayer } from "../timeline/player.js";
+import widget from "../training_timeline/index.js";
+import { clampIndex, epochLabel, metricsAt, metricsText, normalizeCell } from "../training_timeline/data.js";
+import { createPlayer } from "../training_timeline/player.js";
 import { fakeModel, pngView, stubObjectUrls } from "./helpers.js";
 
 const EPOCHS = [0, 1, 2, 5, 10, 12];

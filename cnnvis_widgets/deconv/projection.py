@@ -1,0 +1,194 @@
+"""DeconvNet projections: one activation mapped back to pixel space (Zeiler & Fergus 2014).
+
+Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks" (ECCV 2014), §2.1: to see what
+excites one activation, set every other activation of its layer to zero and pass the layer back through
+a deconvnet to the pixels: max-unpooling with the forward pass's switches, rectification, and filtering
+with the transposed filters of the same layer. Unpooling with switches and transposed filtering are what
+autograd already does for max-pooling and convolution, so a deconvnet is the backward pass with one
+change at the rectifiers. Three rules for that change:
+
+- ``"deconvnet"``: pass only positive backward signals, ignoring the forward sign (Zeiler & Fergus 2014).
+- ``"guided"``: pass only positive signals where the forward input was positive too (guided backprop,
+  Springenberg et al. 2015, "Striving for Simplicity: The All Convolutional Net", §3.4).
+- ``"gradient"``: the plain gradient (Simonyan et al. 2014's saliency, without the absolute value).
+
+The rules live in :mod:`cnnvis_widgets.deconv.rules`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..images import ImageSource
+from ..model import Model, run_until
+from .rules import RULES, rectifier_rule
+
+@dataclass
+class Projections:
+    """The result of :func:`deconvnet`: one projection per selected activation.
+
+    Attributes:
+        projections: float32 [N, 3, H, W], the projection onto the input image (RGB in [0, 1]).
+        image_indices: int64 [N], which input image each row projects.
+        units: int64 [N], the unit (channel or feature) of each row.
+        positions: int64 [N, 2], (row, column) of the activation in the layer's grid; -1 for layers
+            without space.
+        values: float32 [N], the activation's value (the seed of the backward pass, as in Zeiler & Fergus).
+        layer, rule: what was projected, and how.
+    """
+
+    projections: np.ndarray
+    image_indices: np.ndarray
+    units: np.ndarray
+    positions: np.ndarray
+    values: np.ndarray
+    layer: str
+    rule: str
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __repr__(self) -> str:
+        return f"Projections(layer={self.layer!r}, rule={self.rule!r}, n={len(self)})"
+
+    def display(self) -> np.ndarray:
+        """The projections as images in [0, 1], zero at mid-grey (see :func:`display_projection`)."""
+        return display_projection(self.projections)
+
+    def sheet(self, images=None, scale: int = 2, limit: int = 32):
+        """A PIL image: the projections in a row (at most ``limit``), under their input images if given.
+
+        ``images``: the images the projections were computed from, indexed like ``image_indices``
+        (a tensor [N, 3, H, W] in [0, 1]).
+        """
+        from PIL import Image
+
+        from ..images import to_hwc_uint8
+
+        count = min(len(self), limit)
+        rows = [[to_hwc_uint8(p) for p in self.display()[:count]]]
+        if images is not None:
+            picked = [images[int(i)] for i in self.image_indices[:count]]
+            rows.insert(0, [to_hwc_uint8(im) for im in picked])
+        h, w = rows[0][0].shape[:2]
+        sheet = np.full((len(rows) * (h + 2) - 2, count * (w + 2) - 2, 3), 255, np.uint8)
+        for r, row in enumerate(rows):
+            for i, tile in enumerate(row):
+                sheet[r * (h + 2):r * (h + 2) + h, i * (w + 2):i * (w + 2) + w] = tile
+        return Image.fromarray(sheet).resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.sheet().save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def display_projection(projections, percentile: float = 99.0) -> np.ndarray:
+    """Projections [..., 3, H, W] as images in [0, 1]: zero at mid-grey, each image scaled so that the
+    ``percentile`` of its magnitudes reaches the ends of the range (the few stronger pixels clip)."""
+    p = np.asarray(projections, dtype=np.float32)
+    flat = np.abs(p).reshape(*p.shape[:-3], -1)
+    scale = np.percentile(flat, percentile, axis=-1)
+    scale = np.where(scale > 0, scale, flat.max(-1))[..., None, None, None]
+    return np.clip(0.5 + p / (2 * np.maximum(scale, 1e-12)), 0, 1)
+
+
+def _broadcast(name: str, value, n: int) -> np.ndarray:
+    array = np.asarray(value, dtype=np.int64)
+    if array.ndim == 0 or (name == "position" and array.ndim == 1):
+        return np.broadcast_to(array, (n, *array.shape)).copy()
+    if len(array) != n:
+        raise ValueError(f"{name} has {len(array)} entries but there are {n} images; give one per image or one for all.")
+    return array
+
+
+def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None = None,
+              position: Sequence[int] | np.ndarray | None = None, rule: str = "deconvnet", seed: str = "value",
+              batch_size: int = 32, image_indices: Sequence[int] | None = None) -> Projections:
+    """Project one activation of ``layer`` per image back to pixel space (Zeiler & Fergus 2014, §2.1).
+
+    Every other activation of the layer is zeroed; the selected one seeds the backward pass with its own
+    value (``seed="value"``, as Zeiler & Fergus) or with 1 (``seed="one"``, the plain derivative). Rows are
+    independent and run in batches, so many images, or one image with many units, take one backward pass
+    per batch.
+
+    Args:
+        model: a :class:`Model`; its module is not modified.
+        images: RGB images in [0, 1] (anything :class:`~cnnvis_widgets.images.ImageSource` takes).
+        layer: a name from ``model.layers``.
+        unit: the unit per row: an int for all rows, one per image, or None for each image's strongest unit.
+        position: (row, column) in the layer's grid, for all rows or one per row; None: the unit's strongest
+            position in each image. Ignored for layers without space.
+        rule: ``"deconvnet"``, ``"guided"`` or ``"gradient"``.
+        image_indices: project only these images of ``images`` (repeats allowed: one row each).
+        batch_size: rows per backward pass.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {', '.join(RULES)}; got {rule!r}.")
+    if seed not in ("value", "one"):
+        raise ValueError(f"seed must be 'value' or 'one', got {seed!r}.")
+    info = model.layer(layer)
+    if info.output_shape is None:
+        raise ValueError(f"Layer {layer!r} has no tensor output to project; pick a layer from model.layers.")
+    source = ImageSource(images, model.input_size[1:])
+    rows = np.arange(len(source)) if image_indices is None else np.asarray(image_indices, dtype=np.int64)
+    n = len(rows)
+    units = None if unit is None else _broadcast("unit", unit, n)
+    if units is not None and ((units < 0) | (units >= info.units)).any():
+        raise ValueError(f"unit out of range: {layer} has {info.units} units, numbered 0..{info.units - 1}.")
+    spatial = info.spatial
+    positions = None if position is None or not spatial else _broadcast("position", position, n)
+    if positions is not None:
+        grid = np.array(info.output_shape[1:])
+        if positions.shape != (n, 2) or ((positions < 0) | (positions >= grid)).any():
+            raise ValueError(f"position must be (row, column) inside {layer}'s {grid[0]}x{grid[1]} grid, one pair "
+                             "for all images or one per image.")
+    out_projections, out_units, out_positions, out_values = [], [], [], []
+    device = model.device
+    with model.inference():
+        for start in range(0, n, batch_size):
+            index = slice(start, start + batch_size)
+            batch = source.images(rows[index].tolist()).to(device, model.dtype).requires_grad_(True)
+            result = _project_batch(model, batch, layer, rule, seed, spatial,
+                                    None if units is None else torch.as_tensor(units[index], device=device),
+                                    None if positions is None else torch.as_tensor(positions[index], device=device))
+            for store, value in zip((out_projections, out_units, out_positions, out_values), result):
+                store.append(value.detach().cpu())
+    return Projections(
+        projections=torch.cat(out_projections).float().numpy(), image_indices=rows,
+        units=torch.cat(out_units).numpy(), positions=torch.cat(out_positions).numpy(),
+        values=torch.cat(out_values).float().numpy(), layer=layer, rule=rule)
+
+
+def _project_batch(model: Model, batch: torch.Tensor, layer: str, rule: str, seed: str, spatial: bool,
+                   units: torch.Tensor | None, positions: torch.Tensor | None):
+    """One forward to ``layer`` and one backward from the selected activation of each row."""
+    captured: list[torch.Tensor] = []
+    with torch.enable_grad(), rectifier_rule(rule):
+        run_until(model, batch, layer, captured.append)
+    activation = captured[0]
+    b = activation.shape[0]
+    rows = torch.arange(b, device=activation.device)
+    flat = activation.detach().flatten(2) if spatial else activation.detach().view(b, -1, 1)
+    if units is None:
+        units = flat.amax(2).argmax(1)
+    unit_maps = flat[rows, units]  # [b, positions]
+    if positions is None:
+        where = unit_maps.argmax(1)
+    else:
+        where = positions[:, 0] * activation.shape[-1] + positions[:, 1]
+    values = unit_maps[rows, where]
+    grad = torch.zeros_like(flat)
+    grad[rows, units, where] = values if seed == "value" else torch.ones_like(values)
+    (projection,) = torch.autograd.grad(activation, batch, grad.view_as(activation))
+    width = activation.shape[-1]
+    pos = torch.stack([where // width, where % width], 1) if spatial else torch.full((b, 2), -1, device=rows.device)
+    return projection, units, pos, values
+
+
+__all__ = ["Projections", "deconvnet", "display_projection"]
