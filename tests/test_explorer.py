@@ -112,12 +112,12 @@ def test_bad_settings_go_to_status(mini):
 
 
 def test_errors_in_the_thread_go_to_status(mini, monkeypatch):
-    import cnnvis_widgets.optvis.engine as engine
+    import cnnvis_widgets.widgets.am_explorer as explorer
 
     def boom(**kwargs):
         raise RuntimeError("out of luck")
 
-    monkeypatch.setattr(engine, "activation_maximization", boom)
+    monkeypatch.setattr(explorer, "activation_maximization", boom)
     ex = AMExplorer(mini, layer="conv5", units=[0], steps=STEPS)
     ex.run(wait=True)
     assert not ex.running

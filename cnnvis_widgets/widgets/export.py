@@ -47,8 +47,8 @@ def notebook_to_html(nb: nbformat.NotebookNode, out: str | Path) -> Path:
 
 def tour_notebook() -> Path:
     """The tour notebook: shipped inside the package, or in the repository's ``notebooks/``."""
-    for candidate in (Path(__file__).parent / "notebooks" / "00_tour.ipynb",
-                      Path(__file__).resolve().parent.parent / "notebooks" / "00_tour.ipynb"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "notebooks" / "00_tour.ipynb", package.parent / "notebooks" / "00_tour.ipynb"):
         if candidate.exists():
             return candidate
     raise FileNotFoundError("The tour notebook 00_tour.ipynb was not found; reinstall cnnvis-widgets.")
