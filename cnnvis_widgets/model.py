@@ -71,6 +71,8 @@ class LayerTable(tuple):
             shape = "x".join(map(str, layer.output_shape)) if layer.output_shape else "-"
             rf = layer.receptive_field
             rf_text = f"{rf.size[0]}x{rf.size[1]} / {rf.stride[0]} / {rf.start[0]}" if rf else "whole input"
+            if rf and rf.global_context:
+                rf_text += " (+ global gate)"
             rows.append((layer.name, layer.kind, shape, rf_text if layer.output_shape else "-"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

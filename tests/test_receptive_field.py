@@ -343,7 +343,9 @@ def test_channels_last_crop_and_whole_input_ops():
     assert traces["fc"].output_shape == (16, 16, 8)
     assert traces["crop"].receptive_field == ReceptiveField((3, 3), (2, 4), (1, 3))
     assert traces["crop"].output_shape == (8, 15, 7)
-    assert traces["gate"].receptive_field is None  # gated by a global average
+    # gated by a global average: the box of the gated features, marked as scaled by global context
+    assert traces["gate"].receptive_field == ReceptiveField((3, 3), (2, 4), (1, 3), global_context=True)
+    assert not traces["crop"].receptive_field.global_context
     assert traces["gate.pool"].receptive_field is None
     assert traces["flatten"].receptive_field is None
 

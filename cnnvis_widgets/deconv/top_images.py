@@ -86,7 +86,7 @@ class TopActivations:
         rf = self.receptive_field
         meta = {
             "kind": "TopActivations", "layer": self.layer, "model_name": self.model_name,
-            "receptive_field": None if rf is None else [rf.size, rf.stride, rf.start],
+            "receptive_field": None if rf is None else [rf.size, rf.stride, rf.start, rf.global_context],
             "image_size": list(self.image_size), "num_images": self.num_images, "meta": self.meta,
         }
         save_file(arrays, str(path), metadata={"cnnvis": json.dumps(meta)})
@@ -105,7 +105,7 @@ class TopActivations:
         rf = meta["receptive_field"]
         return cls(
             layer=meta["layer"], model_name=meta["model_name"], num_images=meta["num_images"],
-            receptive_field=None if rf is None else ReceptiveField(*(tuple(v) for v in rf)),
+            receptive_field=None if rf is None else ReceptiveField(*(tuple(v) for v in rf[:3]), *rf[3:]),
             image_size=tuple(meta["image_size"]), meta=meta.get("meta", {}),
             filters=arrays.pop("filters", None), projections=arrays.pop("projections", None), **arrays,
         )

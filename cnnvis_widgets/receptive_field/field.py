@@ -24,11 +24,18 @@ class ReceptiveField:
     ``[start[0] + i * stride[0], start[0] + i * stride[0] + size[0])`` and the
     matching columns. ``start`` is negative when padding puts part of the
     field outside the image.
+
+    ``global_context`` is True when a per-channel gate computed from the whole image (a
+    squeeze-and-excitation block, Hu et al. 2018, as in MobileNetV3, EfficientNet and RegNetY) scales the
+    units on the way: such a gate multiplies each channel by one number, so it moves nothing in space,
+    and the box is the field of the spatial path it gates. Strictly, every pixel can change the unit's
+    value through the gate; where that matters, read ``global_context``.
     """
 
     size: tuple[int, int]
     stride: tuple[int, int]
     start: tuple[int, int]
+    global_context: bool = False
 
     def __post_init__(self) -> None:
         for field_name in ("size", "stride", "start"):
@@ -36,6 +43,7 @@ class ReceptiveField:
             if len(value) != 2:
                 raise ValueError(f"{field_name} must have two entries, got {value}")
             object.__setattr__(self, field_name, value)
+        object.__setattr__(self, "global_context", bool(self.global_context))
         if min(self.size) < 1 or min(self.stride) < 1:
             raise ValueError(f"size and stride must be positive: {self}")
 
@@ -99,7 +107,7 @@ def _compose(
     size = tuple(rf.size[a] + dilation[a] * (kernel[a] - 1) * rf.stride[a] for a in (0, 1))
     start = tuple(rf.start[a] - padding[a] * rf.stride[a] for a in (0, 1))
     new_stride = tuple(rf.stride[a] * stride[a] for a in (0, 1))
-    return ReceptiveField(size, new_stride, start)
+    return ReceptiveField(size, new_stride, start, rf.global_context)
 
 
 def _union(a: ReceptiveField, b: ReceptiveField) -> ReceptiveField | None:
@@ -110,4 +118,10 @@ def _union(a: ReceptiveField, b: ReceptiveField) -> ReceptiveField | None:
         return None
     start = tuple(min(a.start[k], b.start[k]) for k in (0, 1))
     end = tuple(max(a.start[k] + a.size[k], b.start[k] + b.size[k]) for k in (0, 1))
-    return ReceptiveField(tuple(end[k] - start[k] for k in (0, 1)), a.stride, start)
+    return ReceptiveField(tuple(end[k] - start[k] for k in (0, 1)), a.stride, start,
+                          a.global_context or b.global_context)
+
+
+def _with_global_context(rf: ReceptiveField) -> ReceptiveField:
+    """The same box, marked as scaled by a gate computed from the whole image."""
+    return ReceptiveField(rf.size, rf.stride, rf.start, True)

@@ -6,7 +6,9 @@ the whole input or the field cannot be determined:
 
 * pointwise operations keep the grid and take the union of their inputs'
   fields (with right-aligned broadcasting), which makes residual additions
-  exact;
+  exact; an operand that is one value per channel computed from the whole
+  image (the gate of a squeeze-and-excitation block, ``x * sigmoid(fc(mean(x)))``)
+  keeps the field of the other operands and marks it ``global_context``;
 * sliding windows (convolution, pooling, padding, evenly dividing adaptive
   pooling) follow the recursion of Araujo et al. (2019), see
   :func:`~.field._compose`; global or non-divisible adaptive pooling sees
@@ -27,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .field import ReceptiveField, _compose, _union
+from .field import ReceptiveField, _compose, _union, _with_global_context
 from .tensor_fields import _CONST, _Multi, _Spatial, _first_tensor
 
 
@@ -48,11 +50,15 @@ def _pointwise(pairs: list[tuple[torch.Tensor, Any]], out: Any) -> Any:
     if out_t is None or not pairs:
         return None
     result: _Spatial | None = None
+    gated = False
     for tensor, field in pairs:
         if field is _CONST:
             continue
         if isinstance(field, _Multi):
             field = field.first_leaf()
+        if field is None and _per_channel(tensor, out_t):
+            gated = True  # a gate of global context: scales channels, moves nothing in space
+            continue
         if not isinstance(field, _Spatial):
             return None
         offset = out_t.dim() - tensor.dim()
@@ -70,7 +76,15 @@ def _pointwise(pairs: list[tuple[torch.Tensor, Any]], out: Any) -> Any:
         if merged is None:
             return None
         result = _Spatial(merged, dims, field.grid)
+    if gated and result is not None:
+        result = _Spatial(_with_global_context(result.rf), result.dims, result.grid)
     return result
+
+
+def _per_channel(tensor: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether ``tensor`` is one value per (sample, channel) broadcast over ``out``'s 2-D grid."""
+    return (tensor.dim() == out.dim() == 4 and tuple(tensor.shape[-2:]) == (1, 1)
+            and tuple(out.shape[-2:]) != (1, 1) and tensor.shape[1] in (1, out.shape[1]))
 
 
 def _remap(field: Any, out: Any, dims: tuple[int, int]) -> Any:
@@ -268,4 +282,4 @@ def _getitem(x: Any, field: Any, out: Any, index: Any) -> Any:
     grid = (out_t.shape[dims[0]], out_t.shape[dims[1]])
     if min(grid) < 1:
         return None
-    return _Spatial(ReceptiveField(rf.size, stride, start), dims, grid)
+    return _Spatial(ReceptiveField(rf.size, stride, start, rf.global_context), dims, grid)
