@@ -12,13 +12,16 @@ change at the rectifiers. Three rules for that change:
   Springenberg et al. 2015, "Striving for Simplicity: The All Convolutional Net", §3.4).
 - ``"gradient"``: the plain gradient (Simonyan et al. 2014's saliency, without the absolute value).
 
-The rules live in :mod:`cnnvis_widgets.deconv.rules`.
+The papers define the rules for ReLU; :mod:`cnnvis_widgets.deconv.rules` extends them to every
+rectifier-like unit (LeakyReLU, ELU, SiLU, GELU, Hardswish, Mish, ...) and to the sigmoid gates of
+squeeze-and-excitation blocks (options ``gates=`` and ``rectifiers=``), and says when a network has
+nonlinearities that the chosen rule leaves at their plain gradient.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -26,7 +29,7 @@ import torch
 
 from ..images import ImageSource
 from ..model import Model, run_until
-from .rules import RULES, rectifier_rule
+from .rules import check_options, rectifier_rule
 
 @dataclass
 class Projections:
@@ -40,6 +43,9 @@ class Projections:
             without space.
         values: float32 [N], the activation's value (the seed of the backward pass, as in Zeiler & Fergus).
         layer, rule: what was projected, and how.
+        nonlinearities: what the rule did at each nonlinearity the forward hit (e.g. ``{"silu": "guided",
+            "sigmoid gate": "held constant", "tanh": "plain gradient"}``); empty for ``rule="gradient"``.
+        gates, rectifiers: the rule's options (see :mod:`cnnvis_widgets.deconv.rules`).
     """
 
     projections: np.ndarray
@@ -49,6 +55,9 @@ class Projections:
     values: np.ndarray
     layer: str
     rule: str
+    nonlinearities: dict = field(default_factory=dict)
+    gates: str = "constant"
+    rectifiers: str = "slope"
 
     def __len__(self) -> int:
         return len(self.units)
@@ -109,7 +118,8 @@ def _broadcast(name: str, value, n: int) -> np.ndarray:
 
 def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None = None,
               position: Sequence[int] | np.ndarray | None = None, rule: str = "deconvnet", seed: str = "value",
-              batch_size: int = 32, image_indices: Sequence[int] | None = None) -> Projections:
+              batch_size: int = 32, image_indices: Sequence[int] | None = None, gates: str = "constant",
+              rectifiers: str = "slope") -> Projections:
     """Project one activation of ``layer`` per image back to pixel space (Zeiler & Fergus 2014, §2.1).
 
     Every other activation of the layer is zeroed; the selected one seeds the backward pass with its own
@@ -124,12 +134,23 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
         unit: the unit per row: an int for all rows, one per image, or None for each image's strongest unit.
         position: (row, column) in the layer's grid, for all rows or one per row; None: the unit's strongest
             position in each image. Ignored for layers without space.
-        rule: ``"deconvnet"``, ``"guided"`` or ``"gradient"``.
+        rule: ``"deconvnet"``, ``"guided"`` or ``"gradient"``, at every rectifier-like unit (ReLU, ReLU6,
+            LeakyReLU, ELU, SELU, CELU, SiLU, GELU, Hardswish, Mish, Softplus, ...; see
+            :mod:`cnnvis_widgets.deconv.rules`).
         image_indices: project only these images of ``images`` (repeats allowed: one row each).
         batch_size: rows per backward pass.
+        gates: at the sigmoid / hard-sigmoid gates of squeeze-and-excitation blocks: ``"constant"`` (held at
+            their forward values, no signal into the gating branch) or ``"gradient"`` (differentiated
+            through). Ignored by ``rule="gradient"``.
+        rectifiers: how ``rule="guided"`` gates the signal at a rectifier-like unit ``f`` other than the
+            ReLU family: ``"slope"`` (``relu(f'(x) * g)``) or ``"relu"`` (``1[x > 0] * relu(g)``).
+
+    Raises :class:`~cnnvis_widgets.deconv.rules.RuleHasNoEffectError` when a rule other than ``"gradient"``
+    changes no nonlinearity of the network, and warns once
+    (:class:`~cnnvis_widgets.deconv.rules.UnchangedNonlinearityWarning`) when it leaves some at their plain
+    gradient.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {', '.join(RULES)}; got {rule!r}.")
+    check_options(rule, gates, rectifiers)
     if seed not in ("value", "one"):
         raise ValueError(f"seed must be 'value' or 'one', got {seed!r}.")
     info = model.layer(layer)
@@ -149,28 +170,33 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
             raise ValueError(f"position must be (row, column) inside {layer}'s {grid[0]}x{grid[1]} grid, one pair "
                              "for all images or one per image.")
     out_projections, out_units, out_positions, out_values = [], [], [], []
+    nonlinearities: dict[str, str] = {}
     device = model.device
     with model.inference():
         for start in range(0, n, batch_size):
             index = slice(start, start + batch_size)
             batch = source.images(rows[index].tolist()).to(device, model.dtype).requires_grad_(True)
-            result = _project_batch(model, batch, layer, rule, seed, spatial,
+            mode = rectifier_rule(rule, gates, rectifiers)
+            result = _project_batch(model, batch, layer, mode, seed, spatial,
                                     None if units is None else torch.as_tensor(units[index], device=device),
                                     None if positions is None else torch.as_tensor(positions[index], device=device))
+            nonlinearities.update(mode.summary())
             for store, value in zip((out_projections, out_units, out_positions, out_values), result):
                 store.append(value.detach().cpu())
     return Projections(
         projections=torch.cat(out_projections).float().numpy(), image_indices=rows,
         units=torch.cat(out_units).numpy(), positions=torch.cat(out_positions).numpy(),
-        values=torch.cat(out_values).float().numpy(), layer=layer, rule=rule)
+        values=torch.cat(out_values).float().numpy(), layer=layer, rule=rule, nonlinearities=nonlinearities,
+        gates=gates, rectifiers=rectifiers)
 
 
-def _project_batch(model: Model, batch: torch.Tensor, layer: str, rule: str, seed: str, spatial: bool,
+def _project_batch(model: Model, batch: torch.Tensor, layer: str, mode: rectifier_rule, seed: str, spatial: bool,
                    units: torch.Tensor | None, positions: torch.Tensor | None):
-    """One forward to ``layer`` and one backward from the selected activation of each row."""
+    """One forward to ``layer`` under ``mode`` and one backward from the selected activation of each row."""
     captured: list[torch.Tensor] = []
-    with torch.enable_grad(), rectifier_rule(rule):
+    with torch.enable_grad(), mode:
         run_until(model, batch, layer, captured.append)
+    mode.check(model.module, f"layer {layer!r}")
     activation = captured[0]
     b = activation.shape[0]
     rows = torch.arange(b, device=activation.device)
