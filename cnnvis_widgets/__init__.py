@@ -9,7 +9,7 @@ Engines (PyTorch) compute the visualizations; results display as widgets::
     am = cv.activation_maximization(model, "conv5")
     cv.NeuronGallery(top, am=am)
 
-The package flows one way: the ground floor (:mod:`.model`, :mod:`.loading`, :mod:`.images`,
+The package flows one way: the ground floor (:mod:`.model`, :mod:`.loading`, :mod:`.images`, :mod:`.resizing`,
 :mod:`.receptive_field`, :mod:`.datasets`, :mod:`.zoo`) feeds the method families (:mod:`.optvis`,
 :mod:`.deconv`, :mod:`.inversion`, :mod:`.dissection`), whose results :mod:`.widgets` shows.
 """
@@ -24,6 +24,7 @@ from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
 from .optvis import AMResult, activation_maximization
 from .receptive_field import ReceptiveField
+from .resizing import ResizePolicy
 from .widgets import AMExplorer, DissectionViewer, InversionView, NeuronGallery, TrainingTimeline
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ __all__ = [
     "NeuronGallery",
     "Projections",
     "ReceptiveField",
+    "ResizePolicy",
     "TopActivations",
     "TrainingMonitor",
     "TrainingRecord",

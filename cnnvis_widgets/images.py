@@ -3,7 +3,9 @@
 Engines take RGB images in [0, 1]: a tensor [N, 3, H, W] (or one [3, H, W]), a numpy array, a PIL image, a
 path, a list of any of these, or a dataset object (``Broden``, any ``torch.utils.data.Dataset`` whose items
 are images or ``(image, target)`` pairs). ``ImageSource`` streams them in batches at the model's input size
-so memory stays bounded whatever the dataset's length.
+so memory stays bounded whatever the dataset's length. How an image of another size is brought to that size
+(centre crop, squash or letterbox) is the resize policy ``fit`` (:mod:`cnnvis_widgets.resizing`);
+``ImageSource.seen_box`` says which region of each original the model saw.
 
 Images leave the engines the same way; ``to_hwc_uint8``, ``png_bytes`` and ``draw_box`` turn them into the
 bytes that widgets and reports show.
@@ -12,14 +14,16 @@ bytes that widgets and reports show.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
+
+from .resizing import SQUASH, ResizePolicy, SeenBox
 
 
 def to_tensor(image) -> torch.Tensor:
@@ -56,11 +60,10 @@ def to_tensor(image) -> torch.Tensor:
     return image.float()
 
 
-def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (anti-aliased) resize of [N, 3, H, W] to ``size`` = (H, W); a no-op at that size."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    return F.interpolate(images, size=tuple(size), mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+def resize(images: torch.Tensor, size: tuple[int, int], fit: ResizePolicy | str = SQUASH) -> torch.Tensor:
+    """[N, 3, h, w] at ``size`` = (H, W) under the resize policy ``fit`` (default: an anti-aliased bilinear
+    resize); a no-op at that size. Every image an :class:`ImageSource` gives goes through here."""
+    return ResizePolicy.of(fit).apply(images, size)
 
 
 class ImageSource:
@@ -69,10 +72,15 @@ class ImageSource:
     Args:
         images: see the module docstring.
         size: (H, W) every image is resized to (the model's input size).
+        fit: how an image of another size gets there: ``"squash"`` (default: resize to (H, W)), ``"crop"``
+            (shorter side scaled, centre cut), ``"pad"`` (letterbox), or a
+            :class:`~cnnvis_widgets.resizing.ResizePolicy` (engines pass the model's, ``model.fit``). An image
+            already at ``size`` is used as it is.
     """
 
-    def __init__(self, images, size: tuple[int, int]):
+    def __init__(self, images, size: tuple[int, int], fit: ResizePolicy | str = SQUASH):
         self.size = tuple(int(s) for s in size)
+        self.fit = ResizePolicy.of(fit)
         self._tensor: torch.Tensor | None = None
         self._items: Sequence | None = None
         if isinstance(images, ImageSource):  # another view of the same images, at this size
@@ -106,20 +114,21 @@ class ImageSource:
     def image(self, index: int) -> torch.Tensor:
         """Image ``index`` as float [3, H, W] at the source's size (on the CPU)."""
         if self._tensor is not None:
-            return resize(self._tensor[index:index + 1].float(), self.size)[0].cpu()
-        return resize(to_tensor(self._items[index]).unsqueeze(0), self.size)[0]
+            return resize(self._tensor[index:index + 1].float(), self.size, self.fit)[0].cpu()
+        return resize(to_tensor(self._items[index]).unsqueeze(0), self.size, self.fit)[0]
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:
         """Images at ``indices`` as float [len(indices), 3, H, W]."""
         if self._tensor is not None:
-            return resize(self._tensor[torch.as_tensor(list(indices), dtype=torch.long)].float(), self.size).cpu()
+            return resize(self._tensor[torch.as_tensor(list(indices), dtype=torch.long)].float(), self.size,
+                          self.fit).cpu()
         return torch.stack([self.image(int(i)) for i in indices]) if len(indices) else torch.empty(0, 3, *self.size)
 
     def batches(self, batch_size: int, num_workers: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield ``(start_index, images [B, 3, H, W])`` in dataset order, ``batch_size`` at a time."""
         if self._tensor is not None:
             for start in range(0, len(self), batch_size):
-                yield start, resize(self._tensor[start:start + batch_size].float(), self.size)
+                yield start, resize(self._tensor[start:start + batch_size].float(), self.size, self.fit)
             return
         loader = torch.utils.data.DataLoader(
             _Indexed(self), batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -128,6 +137,19 @@ class ImageSource:
         for batch in loader:
             yield start, batch
             start += len(batch)
+
+    def original(self, index: int) -> torch.Tensor:
+        """Image ``index`` as given, before resizing: float [3, h, w] on the CPU."""
+        if self._tensor is not None:
+            return self._tensor[index].float().cpu()
+        return to_tensor(self._items[index])
+
+    def seen_box(self, index: int) -> SeenBox:
+        """Where the image the model sees lies in original image ``index``: the box (top, left, bottom, right) in
+        original pixels and the scale. Crops and positions in results refer to the seen image; this maps
+        them back (``seen_box(i).to_original(box)``)."""
+        size = self._tensor.shape[-2:] if self._tensor is not None else self.original(index).shape[-2:]
+        return self.fit.seen_box(tuple(size), self.size)
 
 
 class _Indexed(torch.utils.data.Dataset):
@@ -167,4 +189,38 @@ def draw_box(image, box, color=(255, 0, 255), scale: int = 1) -> np.ndarray:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     top, left, bottom, right = (int(v) * scale for v in box)
     ImageDraw.Draw(im).rectangle([left, top, right - 1, bottom - 1], outline=color, width=max(1, scale))
+    return np.asarray(im)
+
+
+def framed_picture(image, boxes, side: int = 192, dim_outside=None) -> np.ndarray:
+    """The image scaled for display, with boxes outlined: uint8 [h', w', 3].
+
+    An image smaller than ``side`` is upscaled by a whole factor (nearest, pixels stay sharp), a larger one
+    downscaled (antialiased) so that its longer side is ``side``. ``boxes`` are ``(box, colour)`` pairs, each box a
+    half-open (top, left, bottom, right) in image pixels (floats; the parts past the image are not drawn).
+    Outside the box ``dim_outside``, if given, the picture is darkened by half.
+    """
+    im = Image.fromarray(to_hwc_uint8(image))
+    factor = side / max(im.width, im.height)
+    factor = float(math.floor(factor)) if factor >= 1 else factor
+    if factor != 1:
+        size = (max(1, round(im.width * factor)), max(1, round(im.height * factor)))
+        im = im.resize(size, Image.NEAREST if factor > 1 else Image.BILINEAR, reducing_gap=None if factor > 1 else 3.0)
+    width = max(1, int(factor))
+
+    def scaled(box):
+        return tuple(round(float(v) * factor) for v in box)
+
+    if dim_outside is not None:
+        top, left, bottom, right = scaled(dim_outside)
+        top, left, bottom, right = max(top, 0), max(left, 0), min(bottom, im.height), min(right, im.width)
+        dimmed = Image.eval(im, lambda v: v // 2)
+        if bottom > top and right > left:
+            dimmed.paste(im.crop((left, top, right, bottom)), (left, top))
+        im = dimmed
+    draw = ImageDraw.Draw(im)
+    for box, colour in boxes:
+        top, left, bottom, right = scaled(box)
+        if bottom > top and right > left:
+            draw.rectangle([left, top, right - 1, bottom - 1], outline=tuple(colour), width=width)
     return np.asarray(im)

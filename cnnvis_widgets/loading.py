@@ -1,6 +1,8 @@
-"""Loading models: the embedded MiniAlexNet, torchvision's models by name, and local weight files.
+"""Loading models: the embedded MiniAlexNet, torchvision's and timm's models by name, and local weight files.
 
-Weight files are read safely: safetensors, or ``torch.load(..., weights_only=True)``; nothing is unpickled.
+Models loaded by name come with their zoo's evaluation preprocessing: normalization, input size and resize
+policy (torchvision's ``weights.transforms()``, timm's ``pretrained_cfg``; see :mod:`.resizing`). Weight files
+are read safely: safetensors, or ``torch.load(..., weights_only=True)``; nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch import nn
 from .zoo import mini_alexnet as mini
 from .datasets.shapeworld import SCENES
 from .model import IMAGENET_MEAN, IMAGENET_STD, Model
+from .resizing import ResizePolicy
 
 Pathish = str | os.PathLike
 
@@ -66,15 +69,24 @@ def load_model(name: str, weights: str | Pathish | None = "DEFAULT", epoch: int 
     """Load a model for visualization.
 
     Args:
-        name: ``"mini_alexnet"`` (embedded, offline), or a torchvision classification model name
-            (``"alexnet"``, ``"vgg16"``, ``"resnet18"``, ``"googlenet"``, ...).
-        weights: ``"DEFAULT"`` for the pretrained weights (torchvision downloads them on first use),
+        name: ``"mini_alexnet"`` (embedded, offline); a torchvision classification model name
+            (``"alexnet"``, ``"vgg16"``, ``"resnet18"``, ``"googlenet"``, ...); or ``"timm/<name>"`` for a model of
+            timm (``"timm/resnet50"``, ``"timm/convnext_tiny"``, ``"timm/resnet50.a1_in1k"`` for one set of
+            pretrained weights). The prefix is how the Hugging Face hub names timm's weights
+            (``timm/resnet50.a1_in1k``), and it keeps timm's names apart from torchvision's, which overlap
+            (``resnet50`` is in both, with other modules and weights). timm is optional: ``pip install timm``.
+        weights: ``"DEFAULT"`` for the pretrained weights (torchvision or timm downloads them on first use),
             a torchvision weights name such as ``"IMAGENET1K_V1"``, ``None`` for random initialization,
             or a path to a local ``.safetensors`` / ``.pth`` file for the same architecture.
         epoch: for ``"mini_alexnet"``, load the checkpoint saved after this many training epochs
             (0, 1, 2, 5, 10) instead of the final weights.
         device: where to put the model (default: CUDA when available, else CPU).
-        model_kwargs: passed to :class:`Model` (e.g. ``input_size``).
+        model_kwargs: passed to :class:`Model` (e.g. ``input_size``, or ``fit="squash"`` to resize images whole
+            instead of the zoo's centre crop).
+
+    torchvision and timm models get ``fit="crop"`` with their own crop fraction and interpolation (e.g. 224/256
+    for most torchvision weights, 224/232 for ResNet-50's V2, timm's ``crop_pct``); MiniAlexNet keeps
+    ``"squash"`` (its ShapeWorld images are made at its input size).
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -88,7 +100,14 @@ def load_model(name: str, weights: str | Pathish | None = "DEFAULT", epoch: int 
         return Model(module.eval().to(device), **{**kwargs, **model_kwargs})
     if epoch is not None:
         raise ValueError("epoch= selects a shipped MiniAlexNet checkpoint; for other models pass weights='path/to/file'.")
+    if name.startswith("timm/"):
+        return _load_timm(name.removeprefix("timm/"), weights, device, model_kwargs)
     return _load_torchvision(name, weights, device, model_kwargs)
+
+
+def _is_local_file(weights) -> bool:
+    return isinstance(weights, (str, os.PathLike)) and (
+        Path(str(weights)).suffix in (".pth", ".pt", ".safetensors", ".bin") or os.path.sep in str(weights))
 
 
 def _load_torchvision(name: str, weights, device, model_kwargs) -> Model:
@@ -97,10 +116,10 @@ def _load_torchvision(name: str, weights, device, model_kwargs) -> Model:
     available = tvm.list_models(module=tvm)
     if name not in available:
         raise ValueError(f"Unknown model {name!r}. Use 'mini_alexnet', one of torchvision's classification "
-                         f"models ({', '.join(available)}), or wrap your own module with cv.Model(module, ...).")
+                         f"models ({', '.join(available)}), 'timm/<name>' for a timm model, or wrap your own module "
+                         "with cv.Model(module, ...).")
     enum = tvm.get_model_weights(name)
-    local_file = isinstance(weights, (str, os.PathLike)) and (Path(str(weights)).suffix in (".pth", ".pt", ".safetensors", ".bin")
-                                          or os.path.sep in str(weights))
+    local_file = _is_local_file(weights)
     if isinstance(weights, tvm.WeightsEnum):
         meta_weights = tv_weights = weights
     elif weights is None or local_file:
@@ -123,9 +142,33 @@ def _load_torchvision(name: str, weights, device, model_kwargs) -> Model:
     if local_file:
         _load_into(module, load_state_dict(weights), str(weights))
     transforms = meta_weights.transforms()
-    crop = getattr(transforms, "crop_size", [224])
-    crop = crop[0] if isinstance(crop, (list, tuple)) else crop
-    kwargs = dict(mean=getattr(transforms, "mean", IMAGENET_MEAN), std=getattr(transforms, "std", IMAGENET_STD),
+    crop = _first(getattr(transforms, "crop_size", [224]))
+    resize = _first(getattr(transforms, "resize_size", None) or [crop])  # ImageClassification: Resize + CenterCrop
+    mean = getattr(transforms, "mean", IMAGENET_MEAN)
+    interpolation = getattr(transforms, "interpolation", "bilinear")
+    kwargs = dict(mean=mean, std=getattr(transforms, "std", IMAGENET_STD),
                   input_size=(3, int(crop), int(crop)), name=name,
-                  classes=list(meta_weights.meta.get("categories") or []) or None)
+                  classes=list(meta_weights.meta.get("categories") or []) or None,
+                  fit=ResizePolicy("crop", crop_fraction=min(1.0, crop / resize), interpolation=interpolation))
+    return Model(module.eval().to(device), **{**kwargs, **model_kwargs})
+
+
+def _first(value):
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
+def _load_timm(name: str, weights, device, model_kwargs) -> Model:
+    from . import timm_models
+
+    timm = timm_models.import_timm()
+    timm_models.check_name(timm, name)
+    local_file = _is_local_file(weights)
+    if not (weights is None or weights == "DEFAULT" or local_file):
+        raise ValueError(f"weights={weights!r}: for timm models pass 'DEFAULT' (pretrained), None (random) or a "
+                         f"local file path; choose among pretrained weights by tag in the name, e.g. "
+                         f"'timm/{name.partition('.')[0]}.<tag>' (timm.list_pretrained('{name.partition('.')[0]}.*')).")
+    module = timm_models.create(timm, name, pretrained=weights == "DEFAULT")
+    if local_file:
+        _load_into(module, load_state_dict(weights), str(weights))
+    kwargs = dict(timm_models.model_settings(module, timm), name=f"timm/{name}")
     return Model(module.eval().to(device), **{**kwargs, **model_kwargs})

@@ -1,8 +1,9 @@
 """The model wrapper: one object that every engine takes.
 
 ``Model`` wraps any ``nn.Module`` with what visualization needs and the module itself does not carry: the
-input normalization, the input size, class names, the table of addressable layers (dotted names, output
-shapes, receptive fields), and hooks that are always removed. The wrapped module is never mutated:
+input normalization, the input size and how images of other sizes are brought to it (the resize policy
+``fit``), class names, the table of addressable layers (dotted names, output shapes, receptive fields), and
+hooks that are always removed. The wrapped module is never mutated:
 engines run it inside :meth:`Model.inference`, which restores every submodule's train/eval flag and every
 parameter's ``requires_grad`` on the way out, also after an exception or a KeyboardInterrupt.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from .receptive_field import ReceptiveField, trace_layers
+from .resizing import ResizePolicy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +43,7 @@ class Layer:
     output_shape: tuple[int, ...] | None
     receptive_field: ReceptiveField | None
     calls: int = 1  # times the module runs in one forward; engines read its last call (its output)
+    output_type: str = "tensor"  # or the type name of a non-tensor output ("tuple", "dict", ...)
 
     @property
     def units(self) -> int | None:
@@ -86,6 +91,31 @@ def _unknown_layer_message(name: str, valid: list[str]) -> str:
     return f"The model has no layer {name!r}.{hint} Valid layer names: {', '.join(valid)}."
 
 
+def _check_single_input(module: nn.Module) -> None:
+    """Fail early, saying what to do, when ``module.forward`` needs more than the one image batch engines give."""
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin, a C extension): the forward will tell
+        return
+    required = [p.name for p in parameters if p.default is p.empty and p.kind in (
+        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if len(required) > 1:
+        raise TypeError(_more_inputs_message(module, f"forward({', '.join(required)}) has {len(required)} required "
+                                                     "inputs"))
+
+
+def _more_inputs_message(module: nn.Module, detail: str) -> str:
+    name = type(module).__name__
+    return (f"{name}'s forward needs more than one input ({detail}), but visualization runs the model on one batch "
+            f"of images [N, C, H, W]. Wrap it in a module that takes one image batch and supplies the rest, e.g.\n"
+            f"    class ImagesOnly(torch.nn.Module):\n"
+            f"        def __init__(self, net, extra):\n"
+            f"            super().__init__(); self.net, self.extra = net, extra\n"
+            f"        def forward(self, images):\n"
+            f"            return self.net(images, self.extra)\n"
+            f"and pass cv.Model(ImagesOnly(net, extra), ...); its layers are then named 'net.<layer>'.")
+
+
 class Model:
     """A network plus what visualization needs to know about it.
 
@@ -96,26 +126,34 @@ class Model:
         input_size: (channels, height, width) the model expects; engines resize images to it.
         name: shown in widgets and used in cache keys.
         classes: names of the output classes, if known.
+        fit: how engines bring an image of another size to ``input_size`` (:mod:`cnnvis_widgets.resizing`):
+            ``"squash"`` (default: resize to it), ``"crop"`` (shorter side to ``size / 0.875``, centre cut, as
+            torchvision's and timm's evaluation transforms), ``"pad"`` (letterbox, filled with ``mean``), or a
+            :class:`~cnnvis_widgets.ResizePolicy` for another crop fraction or interpolation. Images already at
+            the input size are used as they are. :func:`~cnnvis_widgets.load_model` sets the zoo's own.
     """
 
     def __init__(self, module: nn.Module, mean: Iterable[float] | None = IMAGENET_MEAN,
                  std: Iterable[float] | None = IMAGENET_STD, input_size: tuple[int, int, int] = (3, 224, 224),
-                 name: str | None = None, classes: list[str] | None = None):
+                 name: str | None = None, classes: list[str] | None = None, fit: ResizePolicy | str = "squash"):
         if not isinstance(module, nn.Module):
             raise TypeError(f"Model needs a torch.nn.Module, got {type(module).__name__}; "
                             "wrap your network's module, e.g. cv.Model(my_net, input_size=(3, 224, 224)).")
         if len(tuple(input_size)) != 3:
             raise ValueError(f"input_size must be (channels, height, width), got {input_size!r}.")
+        _check_single_input(module)
         self.module = module
         self.mean = tuple(float(m) for m in mean) if mean is not None else None
         self.std = tuple(float(s) for s in std) if std is not None else None
         self.input_size = tuple(int(s) for s in input_size)
+        self.fit = ResizePolicy.of(fit, fill=self.mean)
         self.name = name or type(module).__name__
         self.classes = list(classes) if classes is not None else None
         self._layers: LayerTable | None = None
 
     def __repr__(self) -> str:
-        return f"Model({self.name!r}, input_size={self.input_size}, layers={len(self.layers)}, device={self.device})"
+        return (f"Model({self.name!r}, input_size={self.input_size}, fit={self.fit.fit!r}, layers={len(self.layers)}, "
+                f"device={self.device})")
 
     # -- what the module is -------------------------------------------------------------------------------
     @property
@@ -137,9 +175,15 @@ class Model:
         """Every addressable layer: dotted name, module type, output shape, receptive field."""
         if self._layers is None:
             with self.inference():
-                traces = trace_layers(self.module, self.input_size)
+                try:
+                    traces = trace_layers(self.module, self.input_size)
+                except TypeError as err:
+                    if "missing" in str(err) and "argument" in str(err):
+                        raise TypeError(_more_inputs_message(self.module, str(err))) from err
+                    raise
             self._layers = LayerTable(
-                Layer(t.name, t.kind, t.output_shape, t.receptive_field, t.calls) for t in traces.values() if t.calls > 0
+                Layer(t.name, t.kind, t.output_shape, t.receptive_field, t.calls, t.output_type)
+                for t in traces.values() if t.calls > 0
             )
         return self._layers
 
@@ -215,6 +259,48 @@ class HookSet:
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()
+
+
+def feature_layer(model: Model, name: str, purpose: str) -> Layer:
+    """The layer ``name``, checked to output one tensor shaped as a feature map [N, C, H, W] or a vector [N, C],
+    which is what ``purpose`` (an engine's name, for the message) reads units from.
+
+    Anything else (a token sequence [N, L, D], a tuple, a 5-D tensor) raises a ValueError that names the shape
+    and the nearest layers that work.
+    """
+    layer = model.layer(name)
+    if layer.output_type == "tensor" and layer.output_shape is not None and len(layer.output_shape) in (1, 3):
+        return layer
+    shape = "[N, " + ", ".join(map(str, layer.output_shape)) + "]" if layer.output_shape is not None else None
+    if layer.output_type != "tensor":
+        what = f"a {layer.output_type}" + (f" (its first tensor {shape})" if shape else " without tensors")
+    else:
+        what = f"a tensor {shape}"
+    hint = ""
+    if layer.output_type == "tensor" and layer.output_shape is not None and len(layer.output_shape) == 2:
+        what += ", a token sequence [N, L, D] by its shape"
+        tokens, dim = layer.output_shape
+        grids = [(extra, math.isqrt(tokens - extra)) for extra in (0, 1) if tokens > extra]
+        grids = [(extra, side) for extra, side in grids if side * side == tokens - extra]
+        if grids:  # patch tokens on a square grid, maybe after a class token (ViT)
+            extra, side = grids[0]
+            drop = "[:, 1:]" if extra else ""
+            hint = (f" To see its tokens as units, wrap the model so that a module returns them as a map, e.g. "
+                    f"tokens{drop}.transpose(1, 2).reshape(N, {dim}, {side}, {side})"
+                    f"{' (dropping the class token)' if extra else ''}.")
+    elif layer.output_type != "tensor":
+        hint = " Or wrap that module so that it returns one tensor."
+    usable = [i for i, l in enumerate(model.layers) if l.output_type == "tensor" and l.output_shape is not None
+              and len(l.output_shape) in (1, 3)]
+    here = model.layers.names.index(name)
+    nearest = sorted(usable, key=lambda i: (abs(i - here), i))[:3]
+    suggestion = ", ".join(f"{model.layers[i].name!r} ({'x'.join(map(str, model.layers[i].output_shape))})"
+                           for i in sorted(nearest))
+    pick = f" Pick a layer that does, e.g. {suggestion} (see model.layers)." if suggestion else \
+        " No layer of this model does; wrap it so that one returns [N, C, H, W] or [N, C]."
+    message = (f"Layer {name!r} outputs {what}, not a feature map [N, C, H, W] or a vector [N, C], which "
+               f"{purpose} reads units from.{pick}{hint}")
+    raise ValueError(message)
 
 
 class StopForward(Exception):

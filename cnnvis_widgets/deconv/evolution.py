@@ -176,9 +176,9 @@ class TrainingMonitor:
         am_options: more keyword arguments of :func:`~cnnvis_widgets.activation_maximization` (``preset``, ...).
         projections: the backward rule of the projections (``"deconvnet"``, ``"guided"``, ``"gradient"``), or
             None for none.
-        model: a :class:`~cnnvis_widgets.Model` whose normalization, input size, name and class names wrap the
-            bare ``nn.Module`` objects given to :meth:`record` (and whose architecture :meth:`from_checkpoints`
-            loads weight files into).
+        model: a :class:`~cnnvis_widgets.Model` whose normalization, input size, resize policy, name and class
+            names wrap the bare ``nn.Module`` objects given to :meth:`record` (and whose architecture
+            :meth:`from_checkpoints` loads weight files into).
         mean, std, input_size, name: the same, one by one; without them (and without ``model``) a bare module
             is taken to be MiniAlexNet's kind: ImageNet mean/std, 64x64 input
             (``cnnvis_widgets.zoo.mini_alexnet.MEAN/STD/INPUT_SIZE``).
@@ -226,6 +226,7 @@ class TrainingMonitor:
         self.input_size = tuple(input_size) if input_size is not None else \
             model.input_size if model is not None else mini.INPUT_SIZE
         self.name = name if name is not None else model.name if model is not None else None
+        self._fit = model.fit if model is not None else "squash"
         self._wrapped: Model | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
@@ -333,7 +334,7 @@ class TrainingMonitor:
         if self._wrapped is None or self._wrapped.module is not model:
             classes = self.template.classes if self.template is not None else None
             self._wrapped = Model(model, mean=self.mean, std=self.std, input_size=self.input_size,
-                                  name=self.name, classes=classes)
+                                  name=self.name, classes=classes, fit=self._fit)
         return self._wrapped
 
     def _check_units(self, model: Model) -> None:
@@ -423,7 +424,7 @@ class TrainingMonitor:
             module = copy.deepcopy(self.template.module)
             _load_into(module, load_state_dict(checkpoint), str(checkpoint))
             return Model(module.eval(), mean=self.mean, std=self.std, input_size=self.input_size,
-                         name=self.name or self.template.name, classes=self.template.classes)
+                         name=self.name or self.template.name, classes=self.template.classes, fit=self._fit)
         raise TypeError(f"A checkpoint is a cv.Model, an nn.Module, a weight-file path or a function returning a "
                         f"cv.Model; got {type(checkpoint).__name__}.")
 

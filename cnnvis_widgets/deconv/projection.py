@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..images import ImageSource
-from ..model import Model, run_until
+from ..model import Model, feature_layer, run_until
 from .rules import check_options, rectifier_rule
 
 @dataclass
@@ -153,10 +153,8 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
     check_options(rule, gates, rectifiers)
     if seed not in ("value", "one"):
         raise ValueError(f"seed must be 'value' or 'one', got {seed!r}.")
-    info = model.layer(layer)
-    if info.output_shape is None:
-        raise ValueError(f"Layer {layer!r} has no tensor output to project; pick a layer from model.layers.")
-    source = ImageSource(images, model.input_size[1:])
+    info = feature_layer(model, layer, "deconvnet")
+    source = ImageSource(images, model.input_size[1:], fit=model.fit)
     rows = np.arange(len(source)) if image_indices is None else np.asarray(image_indices, dtype=np.int64)
     n = len(rows)
     units = None if unit is None else _broadcast("unit", unit, n)

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from ..images import ImageSource
-from ..model import Model, run_until
+from ..model import Model, feature_layer, run_until
 from ..progress import progress_reporter
 from ..receptive_field import ReceptiveField
+from ..resizing import ResizePolicy
 from .filter_pictures import filter_images
 from .projection import deconvnet, display_projection
 from .rules import RULES
@@ -37,8 +38,9 @@ class TopActivations:
         values: float32 [units, k], the unit's maximum over positions in that image.
         positions: int64 [units, k, 2], (row, column) of that maximum in the layer's grid; -1 for
             layers without space (fully connected).
-        boxes: int64 [units, k, 4], (top, left, bottom, right) of each crop in input-image pixels
-            (half-open; may extend past the image, where the crop is padded grey).
+        boxes: int64 [units, k, 4], (top, left, bottom, right) of each crop in pixels of the image the model
+            saw (half-open; may extend past the image, where the crop is padded grey). ``fit`` and
+            :meth:`~cnnvis_widgets.images.ImageSource.seen_box` map them onto the original images.
         crops: uint8 [units, k, 3, h, w], the image under each unit's receptive field.
         receptive_field: the layer's receptive field, or None where a unit sees the whole image.
         filters: uint8 [units, 3, kh, kw] for a first conv layer (its filters as images), else None.
@@ -46,6 +48,7 @@ class TopActivations:
             ``crops`` (zero at mid-grey; Zeiler & Fergus 2014, Fig. 2), when asked for; else None.
         image_size: (H, W) of the images the model saw.
         num_images: how many images were scanned.
+        fit: the resize policy that brought the dataset's images to ``image_size`` (the model's).
     """
 
     layer: str
@@ -61,6 +64,7 @@ class TopActivations:
     filters: np.ndarray | None = None
     projections: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    fit: ResizePolicy = field(default_factory=ResizePolicy)
 
     @property
     def units(self) -> int:
@@ -88,6 +92,7 @@ class TopActivations:
             "kind": "TopActivations", "layer": self.layer, "model_name": self.model_name,
             "receptive_field": None if rf is None else [rf.size, rf.stride, rf.start, rf.global_context],
             "image_size": list(self.image_size), "num_images": self.num_images, "meta": self.meta,
+            "fit": self.fit.to_dict(),
         }
         save_file(arrays, str(path), metadata={"cnnvis": json.dumps(meta)})
         return path
@@ -107,6 +112,7 @@ class TopActivations:
             layer=meta["layer"], model_name=meta["model_name"], num_images=meta["num_images"],
             receptive_field=None if rf is None else ReceptiveField(*(tuple(v) for v in rf[:3]), *rf[3:]),
             image_size=tuple(meta["image_size"]), meta=meta.get("meta", {}),
+            fit=ResizePolicy.from_dict(meta.get("fit")),  # files from before the policy: squashed
             filters=arrays.pop("filters", None), projections=arrays.pop("projections", None), **arrays,
         )
 
@@ -130,7 +136,8 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
 
     Args:
         model: a :class:`Model`.
-        dataset: images in [0, 1]: a tensor [N, 3, H, W], a list of images or paths, or a dataset object.
+        dataset: images in [0, 1]: a tensor [N, 3, H, W], a list of images or paths, or a dataset object;
+            brought to the model's input size by its resize policy (``model.fit``).
         layer: a name from ``model.layers``.
         k: images per unit.
         batch_size: images per forward pass.
@@ -141,13 +148,13 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
             :func:`~cnnvis_widgets.deconv.projection.deconvnet` (``"deconvnet"``, ``"guided"``, ``"gradient"``), cut to
             the same boxes as the crops, as Zeiler & Fergus 2014 show them side by side.
     """
-    info = model.layer(layer)
+    info = feature_layer(model, layer, "top_activations")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
     if projections is not None:
         if projections not in RULES:
             raise ValueError(f"projections must be None or one of {', '.join(RULES)}; got {projections!r}.")
-    source = ImageSource(dataset, model.input_size[1:])
+    source = ImageSource(dataset, model.input_size[1:], fit=model.fit)
     n = len(source)
     k_eff = min(k, n)
     device = model.device
@@ -190,7 +197,7 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
         positions=positions.astype(np.int64), boxes=boxes, crops=crops, receptive_field=rf,
         image_size=tuple(model.input_size[1:]), num_images=n,
         filters=filter_images(model, layer) if first_conv else None, projections=projected,
-        meta={"projection_rule": projections} if projections else {},
+        meta={"projection_rule": projections} if projections else {}, fit=model.fit,
     )
 
 

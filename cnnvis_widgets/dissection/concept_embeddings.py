@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..images import ImageSource
-from ..model import Model
+from ..model import Model, feature_layer
 from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
 from .engine import forward_layers
@@ -135,7 +135,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
     if not isinstance(dataset, Broden):
         raise TypeError(f"net2vec needs a Broden-format dataset with concept masks, got {type(dataset).__name__}; "
                         "use cv.datasets.shapeworld(split=None) or cv.datasets.Broden(path).")
-    info = model.layer(layer)
+    info = feature_layer(model, layer, "net2vec")
     if not info.spatial:
         raise ValueError(f"Layer {layer!r} has no spatial output; Net2Vec segments images, so pick a conv layer.")
     units = info.units
@@ -172,7 +172,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
     chosen_t = torch.tensor(chosen, device=device)
 
     # -- thresholds --------------------------------------------------------------------------------------------
-    source = ImageSource(dataset, input_size)
+    source = ImageSource(dataset, input_size, fit="squash")  # the whole image, as its masks (see dissect)
     steps_total = len(dataset) + (0 if thresholds is not None else len(train_idx))
     bar, report = progress_reporter(progress, steps_total + epochs, f"net2vec on {layer}")
     try:

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..images import ImageSource
-from ..model import HookSet, Model, StopForward
+from ..model import HookSet, Model, StopForward, feature_layer
 from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
 from .quantile import TailQuantile
@@ -192,7 +192,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers repeat: {layers}; list each layer once.")
     for name in layers:
-        if not model.layer(name).spatial:
+        if not feature_layer(model, name, "dissect").spatial:
             raise ValueError(f"Layer {name!r} has no spatial output ({model.layer(name).output_shape}); dissection "
                              "segments images, so pick convolutional layers.")
     if not 0 < quantile < 1:
@@ -207,7 +207,10 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
     seg_sizes = {dataset.seg_size(i) for i in range(len(dataset))}
     seg_size = max(seg_sizes, key=lambda s: s[0] * s[1])
     input_size = tuple(model.input_size[1:])
-    source = ImageSource(dataset, input_size)
+    # Whole images, whatever model.fit says: the concept masks cover the whole image, and the activation maps,
+    # upsampled to the mask size, line up with them only if the model saw all of it (NetDissect resizes whole
+    # images to the input size too; Broden's images are made at it).
+    source = ImageSource(dataset, input_size, fit="squash")
     device = model.device
     infos = {name: model.layer(name) for name in layers}
     fields = {}

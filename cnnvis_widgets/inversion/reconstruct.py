@@ -70,7 +70,7 @@ def invert(model: Model, images, layers: str | Sequence[str], method: str = "reg
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     if perturbation is not None and perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation must be None or one of {PERTURBATIONS}, got {perturbation!r}.")
-    source = ImageSource(images, model.input_size[1:])
+    source = ImageSource(images, model.input_size[1:], fit=model.fit)
     originals = source.images(range(len(source)))
     if method == "regularized":
         known = {f.name for f in fields(RegularizedConfig)}

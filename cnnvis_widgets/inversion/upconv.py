@@ -154,7 +154,7 @@ class UpconvDecoder(nn.Module):
         [N, 3, H, W] from this decoder's layer of ``model``, optionally after a feature perturbation."""
         from ..images import ImageSource
 
-        source = ImageSource(images, model.input_size[1:])
+        source = ImageSource(images, model.input_size[1:], fit=model.fit)
         out = []
         with torch.no_grad():
             for _, batch in source.batches(batch_size):
@@ -222,10 +222,10 @@ def layer_features(model: Model, images: torch.Tensor, layer: str) -> torch.Tens
     return out[0]
 
 
-def _as_tensor(dataset, size: tuple[int, int]) -> torch.Tensor:
+def _as_tensor(dataset, size: tuple[int, int], fit="squash") -> torch.Tensor:
     if isinstance(dataset, torch.Tensor) and dataset.ndim == 4 and tuple(dataset.shape[-2:]) == tuple(size):
         return dataset.float().cpu()
-    source = ImageSource(dataset, size)
+    source = ImageSource(dataset, size, fit=fit)
     return source.images(range(len(source)))
 
 
@@ -323,8 +323,8 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
     if comparator is not None:
         model.layer(comparator)
     size = tuple(model.input_size[1:])
-    images = shapeworld_images("train") if dataset is None else _as_tensor(dataset, size)
-    val_images = shapeworld_images("val", 256) if val_dataset is None else _as_tensor(val_dataset, size)
+    images = shapeworld_images("train") if dataset is None else _as_tensor(dataset, size, fit=model.fit)
+    val_images = shapeworld_images("val", 256) if val_dataset is None else _as_tensor(val_dataset, size, fit=model.fit)
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
@@ -465,7 +465,7 @@ def decoder_errors(model: Model, decoders: dict[str, UpconvDecoder], dataset,
     Dropout masks come from a generator seeded with ``seed`` afresh for every layer.
     Returns ``{layer: {perturbation: error}}`` (perturbation ``None`` = unperturbed).
     """
-    images = _as_tensor(dataset, tuple(model.input_size[1:]))
+    images = _as_tensor(dataset, tuple(model.input_size[1:]), fit=model.fit)
     result: dict[str, dict[str | None, float]] = {}
     for layer, decoder in decoders.items():
         decoder.eval()

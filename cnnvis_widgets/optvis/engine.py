@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model import Model
+from ..model import Model, feature_layer
 from . import regularizers as reg
 from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
 from .parameterizations import make_image
@@ -151,13 +151,13 @@ def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 
     return max(1, int(budget * free_memory(device) // per_image))
 
 
-def _init_images(init, n_units: int, n: int, size: tuple[int, int]) -> torch.Tensor:
+def _init_images(init, n_units: int, n: int, size: tuple[int, int], fit="squash") -> torch.Tensor:
     """``init`` (see :func:`activation_maximization`) as [n_units * n, 3, H, W] at ``size``, on the CPU."""
     from ..images import ImageSource
 
     if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, 3, H, W]
         init = init.reshape(-1, *init.shape[2:])
-    source = ImageSource(init, size)
+    source = ImageSource(init, size, fit=fit)
     images = source.images(range(len(source)))
     if len(images) == 1:
         return images.expand(n_units * n, -1, -1, -1)
@@ -257,7 +257,9 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         size = (int(image_size), int(image_size)) if np.isscalar(image_size) else tuple(int(s) for s in image_size)
 
     is_logit = isinstance(objective, str) and objective in ("logit", "class", "class_logit")
-    if layer is not None:
+    if layer is not None and isinstance(objective, str):  # channel, neuron or logit: units of a map or vector
+        feature_layer(model, layer, "activation_maximization")  # a wrong name lists the valid ones
+    elif layer is not None:
         model.layer(layer)  # a wrong name raises LayerNotFoundError listing the valid ones
     elif not (is_logit or callable(objective)):
         raise ValueError(f"objective={objective!r} needs a layer; pass one of: {', '.join(model.layers.names)}.")
@@ -270,7 +272,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         shape = probe(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))[target_key].shape
     what = f"layer {layer!r}" if layer is not None else "the model's output"
     units = _check_units(units, shape[1], what)
-    starts = _init_images(init, len(units), n_per_unit, size) if init is not None else None
+    starts = _init_images(init, len(units), n_per_unit, size, fit=model.fit) if init is not None else None
 
     if batch_size is None:
         per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device) // n_per_unit))

@@ -82,6 +82,8 @@ class LayerTrace:
     the units see the whole input or the field cannot be determined.
     ``receptive_field_exact`` is ``False`` when the field comes from the
     sequential fallback used for modules that :mod:`torch.fx` cannot trace.
+    ``output_type`` is ``"tensor"`` when the last call returned one tensor,
+    else the type name of what it returned (``"tuple"``, ``"dict"``, ...).
     """
 
     name: str
@@ -90,6 +92,7 @@ class LayerTrace:
     calls: int
     receptive_field: ReceptiveField | None
     receptive_field_exact: bool = True
+    output_type: str = "tensor"
 
 
 # The field of one input pixel, where propagation starts.

@@ -33,11 +33,12 @@ def _device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 
 class _Record:
-    __slots__ = ("calls", "output_shape", "field")
+    __slots__ = ("calls", "output_shape", "output_type", "field")
 
     def __init__(self) -> None:
         self.calls = 0
         self.output_shape: tuple[int, ...] | None = None
+        self.output_type = "tensor"
         self.field: Any = None
 
 
@@ -75,6 +76,7 @@ def trace_layers(module: nn.Module, input_size: tuple[int, int, int]) -> dict[st
             record.calls += 1
             tensor = _first_tensor(output)
             record.output_shape = tuple(tensor.shape[1:]) if tensor is not None else None
+            record.output_type = "tensor" if isinstance(output, torch.Tensor) else type(output).__name__
             try:
                 record.field = tracker.observe(mod, inputs, output)
             except Exception:
@@ -123,6 +125,7 @@ def trace_layers(module: nn.Module, input_size: tuple[int, int, int]) -> dict[st
             calls=rec.calls,
             receptive_field=rf,
             receptive_field_exact=exact,
+            output_type=rec.output_type,
         )
     return result
 

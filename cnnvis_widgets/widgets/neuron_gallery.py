@@ -15,7 +15,7 @@ import traitlets
 
 from ..deconv.diagnostics import FilterDiagnostics
 from ..deconv.top_images import TopActivations, top_activations
-from ..images import ImageSource, draw_box, png_bytes
+from ..images import ImageSource, framed_picture, png_bytes
 from ..model import Model
 from ..optvis import AMResult
 from .bundle import bundle_source
@@ -31,8 +31,10 @@ class NeuronGallery(anywidget.AnyWidget):
             on demand.
         am: activation-maximization results (one, or a list or dict of them) shown in each unit's tile
             beside its top images.
-        dataset: the images behind the results; lets the detail view show each crop in its full image
-            with the receptive field outlined. Required when ``source`` is a model.
+        dataset: the images behind the results; lets the detail view show each top image whole, as it was
+            given, with the unit's receptive field outlined and, where the model saw only part of it (a
+            ``fit="crop"`` model), the rest dimmed and the seen region outlined. Required when ``source`` is a
+            model.
         layers: with a model, the layers offered in the picker (default: every conv layer).
         layer: the layer shown first.
         k: with a model, images per unit.
@@ -179,12 +181,29 @@ class NeuronGallery(anywidget.AnyWidget):
         if unit < 0 or self._dataset is None or result is None or unit >= result.units:
             self.detail = {}
             return
-        size = result.image_size
-        source = ImageSource(self._dataset, size)
-        scale = max(1, 192 // max(size))
-        context = [png_bytes(draw_box(source.image(int(i)), box, scale=scale))
-                   for i, box in zip(result.indices[unit], result.boxes[unit])]
-        self.detail = {"unit": unit, "context": context}
+        source = ImageSource(self._dataset, result.image_size, fit=result.fit)
+        indices = [int(i) for i in result.indices[unit]]
+        context = [png_bytes(_in_original(source, i, box)) for i, box in zip(indices, result.boxes[unit])]
+        legend = "Magenta: the unit's receptive field, in the image as given."
+        if any(not source.seen_box(i).whole for i in indices):
+            legend += f" Blue: the part the model saw (fit={result.fit.fit!r}); the rest is dimmed."
+        self.detail = {"unit": unit, "context": context, "legend": legend}
+
+
+RECEPTIVE_FIELD_COLOUR = (255, 0, 255)
+SEEN_COLOUR = (0, 200, 255)
+CONTEXT_SIDE = 192  # the longer side of a detail picture, in pixels: small images are upscaled, photos reduced
+
+
+def _in_original(source: ImageSource, index: int, box) -> np.ndarray:
+    """Image ``index`` as given, with the receptive field ``box`` (in seen-image pixels) mapped onto it and, where
+    the model saw only part of the image, that part outlined and the rest dimmed."""
+    seen = source.seen_box(index)
+    boxes = [(seen.to_original(box), RECEPTIVE_FIELD_COLOUR)]
+    if seen.whole:
+        return framed_picture(source.original(index), boxes, side=CONTEXT_SIDE)
+    return framed_picture(source.original(index), [(seen.box, SEEN_COLOUR)] + boxes, side=CONTEXT_SIDE,
+                          dim_outside=seen.box)
 
 
 def _as_results(value, what: str) -> list:

@@ -27,9 +27,10 @@ function cropFigure(crop, i, label, projection) {
 
 /**
  * Panel for one prepared tile. `contexts` is a list of object URLs (full
- * images with the receptive field drawn); `onClose` runs on the close button.
+ * images with the receptive field drawn); `onClose` runs on the close button;
+ * `legend` (text) says what the outlines on the context images mean.
  */
-export function buildDetail({ tile, crops, projections = [], filter, am = [] }, contexts, onClose) {
+export function buildDetail({ tile, crops, projections = [], filter, am = [] }, contexts, onClose, legend = "") {
   const images = h(
     "div",
     { className: "cnnvis-detail-images" },
@@ -52,6 +53,7 @@ export function buildDetail({ tile, crops, projections = [], filter, am = [] }, 
   const contextBlock = contexts.length
     ? [
         h("div", { className: "cnnvis-detail-section", text: "Receptive fields" }),
+        legend ? h("div", { className: "cnnvis-detail-legend", text: legend }) : null,
         h(
           "div",
           { className: "cnnvis-detail-contexts" },

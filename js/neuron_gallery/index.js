@@ -116,7 +116,8 @@ function render({ model, el }) {
       detail && Number(detail.unit) === unit && Array.isArray(detail.context)
         ? detail.context.map((bytes) => contextPool.add(bytes)).filter(Boolean)
         : [];
-    panel = buildDetail(view, contexts, close);
+    const legend = contexts.length && typeof detail.legend === "string" ? detail.legend : "";
+    panel = buildDetail(view, contexts, close, legend);
     grid.before(panel);
     if (focusPanel) panel.querySelector(".cnnvis-detail-close").focus();
     focusPanel = false;

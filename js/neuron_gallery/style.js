@@ -84,6 +84,7 @@ export const CSS = `${themeRoot(".cnnvis-gallery", `  --cnnvis-warn: var(--jp-wa
   background: var(--cnnvis-bg2);
 }
 .cnnvis-gallery .cnnvis-detail-section { margin: 10px 0 4px; font-weight: 600; color: var(--cnnvis-fg2); }
+.cnnvis-gallery .cnnvis-detail-legend { margin: 0 0 6px; font-size: 12px; color: var(--cnnvis-fg2); }
 .cnnvis-gallery .cnnvis-detail-contexts { display: flex; flex-wrap: wrap; gap: 8px; }
 .cnnvis-gallery .cnnvis-detail-context { display: block; max-width: 100%; width: calc(var(--cnnvis-tile) * 5); height: auto; }
 `;

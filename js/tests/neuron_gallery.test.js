@@ -208,6 +208,17 @@ describe("detail view", () => {
     const revoked = urls.revoke.mock.calls.slice(before).map((c) => c[0]);
     expect(revoked).toEqual(expect.arrayContaining(contextUrls));
   });
+
+  it("shows the detail trait's legend as text beside the context images", () => {
+    const { q, model } = mount();
+    q('.cnnvis-tile[data-unit="1"]').click();
+    expect(q(".cnnvis-detail-legend")).toBeNull();
+    const legend = "Magenta: the unit's receptive field. <b>Blue</b>: what the model saw.";
+    model.set("detail", { unit: 1, context: [pngBytes()], legend });
+    const shown = q(".cnnvis-detail-legend");
+    expect(shown.textContent).toBe(legend);
+    expect(shown.querySelector("b")).toBeNull(); // text, never HTML
+  });
 });
 
 describe("paging and layers", () => {
