@@ -37,11 +37,10 @@ def main() -> None:
 
     import cnnvis_widgets as cv
     from cnnvis_widgets.deconv.projection import deconvnet
-    from cnnvis_widgets.images import ImageSource
 
     model = cv.load_model("mini_alexnet", device=args.device)
     world = cv.datasets.shapeworld(split="val")
-    images = ImageSource(world, model.input_size[1:]).images(range(len(world)))  # decoded once, for all runs
+    images = model.image_source(world).images(range(len(world)))  # decoded once, for all runs
     top = cv.top_activations(model, images, "conv5", k=9, progress=False)
     units = np.repeat(np.arange(top.units), top.k)
     rows, positions = top.indices.reshape(-1), top.positions.reshape(-1, 2)

@@ -77,7 +77,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import cnnvis_widgets as cv
-    from cnnvis_widgets.images import ImageSource
 
     model = cv.load_model("mini_alexnet", device=args.device)
     world = cv.datasets.shapeworld(split="val")
@@ -87,7 +86,7 @@ def main() -> None:
 
     def forward():
         with torch.no_grad(), model.inference():
-            for _, batch in ImageSource(world, model.input_size[1:]).batches(args.batch_size):
+            for _, batch in model.image_source(world).batches(args.batch_size):
                 model(batch.to(args.device))
 
     cold_cache = tempfile.mkdtemp(prefix="bench-dissection-")

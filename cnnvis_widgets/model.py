@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+from .images import ImageSource
 from .receptive_field import ReceptiveField, trace_layers
 from .resizing import ResizePolicy
 
@@ -83,6 +84,20 @@ class LayerTable(tuple):
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
+def _check_normalization(mean, std, input_size) -> None:
+    """``mean`` and ``std`` must have one entry per input channel, or one for all."""
+    channels = input_size[0]
+    for name, values in (("mean", mean), ("std", std)):
+        if values is not None and len(values) not in (1, channels):
+            example = ", ".join(["0.5"] * channels) + ("," if channels == 1 else "")
+            default = " (the default is ImageNet's RGB statistics)" if values in (IMAGENET_MEAN, IMAGENET_STD) else ""
+            raise ValueError(f"{name} has {len(values)} entries{default} but input_size={tuple(input_size)} gives the "
+                             f"model {channels} input channel(s): pass {channels} values, one per channel, or one for "
+                             f"all, e.g. mean=({example}), std=({example}); or mean=None, std=None for none.")
+    if (mean is None) != (std is None):
+        raise ValueError("Pass mean and std together (both None: the module takes images in [0, 1] as they are).")
+
+
 def _unknown_layer_message(name: str, valid: list[str]) -> str:
     import difflib
 
@@ -120,10 +135,12 @@ class Model:
     """A network plus what visualization needs to know about it.
 
     Args:
-        module: any ``nn.Module`` taking a batch of normalized images [N, 3, H, W].
-        mean, std: per-channel input normalization; images given to engines are RGB in [0, 1] and the
-            wrapper applies ``(x - mean) / std`` before the module. Default: ImageNet's.
-        input_size: (channels, height, width) the model expects; engines resize images to it.
+        module: any ``nn.Module`` taking a batch of normalized images [N, C, H, W].
+        mean, std: per-channel input normalization; images given to engines are in [0, 1] with the model's
+            C channels and the wrapper applies ``(x - mean) / std`` before the module. C values, or one for
+            every channel. Default: ImageNet's (RGB: a model with another channel count must pass its own).
+        input_size: (channels, height, width) the model expects; engines resize images to it and read them
+            with that many channels (1: grayscale, 3: RGB, ...; see :mod:`cnnvis_widgets.images`).
         name: shown in widgets and used in cache keys.
         classes: names of the output classes, if known.
         fit: how engines bring an image of another size to ``input_size`` (:mod:`cnnvis_widgets.resizing`):
@@ -147,6 +164,7 @@ class Model:
         self.std = tuple(float(s) for s in std) if std is not None else None
         self.input_size = tuple(int(s) for s in input_size)
         self.fit = ResizePolicy.of(fit, fill=self.mean)
+        _check_normalization(self.mean, self.std, self.input_size)
         self.name = name or type(module).__name__
         self.classes = list(classes) if classes is not None else None
         self._layers: LayerTable | None = None
@@ -156,6 +174,17 @@ class Model:
                 f"device={self.device})")
 
     # -- what the module is -------------------------------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        """The number of input channels (``input_size[0]``): 3 for RGB, 1 for grayscale, ..."""
+        return self.input_size[0]
+
+    def image_source(self, images, fit: ResizePolicy | str | None = None) -> ImageSource:
+        """``images`` (anything :class:`~cnnvis_widgets.images.ImageSource` reads) as a source at the
+        model's input size and channel count, resized by ``fit`` (default: the model's policy,
+        :attr:`fit`); every engine reads its images this way."""
+        return ImageSource(images, self.input_size[1:], channels=self.channels, fit=self.fit if fit is None else fit)
+
     @property
     def device(self) -> torch.device:
         for tensor in self.module.parameters():
@@ -207,7 +236,7 @@ class Model:
 
     # -- running it ---------------------------------------------------------------------------------------
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """RGB images in [0, 1] → the module's input."""
+        """Images [N, C, H, W] in [0, 1] → the module's input."""
         if self.mean is None:
             return images
         mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
@@ -215,7 +244,11 @@ class Model:
         return (images - mean) / std
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Forward RGB images in [0, 1] through the module (in whatever mode the module is in)."""
+        """Forward images [N, C, H, W] in [0, 1] through the module (in whatever mode the module is in)."""
+        if images.ndim != 4 or images.shape[1] != self.channels:
+            raise ValueError(f"{self.name} takes images [N, {self.channels}, H, W] (input_size={self.input_size}); "
+                             f"got shape {tuple(images.shape)}. Read them with model.image_source(images), which "
+                             "converts grayscale and RGB where that is unambiguous.")
         return self.module(self.normalize(images.to(self.device, self.dtype)))
 
     @contextlib.contextmanager
@@ -308,7 +341,7 @@ class StopForward(Exception):
 
 
 def run_until(model: Model, images: torch.Tensor, layer: str, fn: Callable[[torch.Tensor], None]) -> None:
-    """Forward ``images`` (RGB in [0, 1]) and call ``fn`` on ``layer``'s output, skipping the layers after it.
+    """Forward ``images`` ([N, C, H, W] in [0, 1]) and call ``fn`` on ``layer``'s output, skipping the layers after it.
 
     A module called several times in one forward (e.g. ResNet's shared ``relu``) is read at its last call,
     the one whose shape and receptive field ``model.layers`` reports. ``fn`` runs inside the hook, before

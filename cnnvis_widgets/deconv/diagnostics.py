@@ -152,9 +152,10 @@ def checkerboard_index(projections: torch.Tensor, stride: int) -> np.ndarray:
 def _first_conv(model: Model) -> str:
     for layer in model.layers:
         module = model.submodule(layer.name)
-        if isinstance(module, torch.nn.Conv2d) and module.in_channels == model.input_size[0]:
+        if isinstance(module, torch.nn.Conv2d) and module.in_channels == model.channels:
             return layer.name
-    raise ValueError("The model has no Conv2d layer on the RGB input; filter diagnostics need one.")
+    raise ValueError(f"The model has no Conv2d layer on its {model.channels}-channel input; filter diagnostics need "
+                     "one: pass layer= with the name of the conv layer that reads the image.")
 
 
 def _next_conv(model: Model, layer: str) -> str:
@@ -174,7 +175,7 @@ def filter_diagnostics(model: Model, dataset, layer: str | None = None, second_l
     Args:
         model: a :class:`Model`.
         dataset: images to measure activations on (anything :func:`top_activations` takes).
-        layer: the first conv layer (default: the conv layer on the RGB input).
+        layer: the first conv layer (default: the conv layer on the image input).
         second_layer: the conv layer whose projections show aliasing (default: the next conv layer).
         k: top images per unit (the second layer's checkerboard is the median over its top images).
         rule: the projection rule for the second layer (see :func:`~cnnvis_widgets.deconv.projection.deconvnet`).
@@ -184,6 +185,7 @@ def filter_diagnostics(model: Model, dataset, layer: str | None = None, second_l
     if not isinstance(conv, torch.nn.Conv2d):
         raise ValueError(f"Layer {layer!r} is a {type(conv).__name__}; filter diagnostics need a Conv2d layer.")
     second_layer = second_layer or _next_conv(model, layer)
+    dataset = model.image_source(dataset)  # read (and checked) once for the three passes below
     top_first = top_activations(model, dataset, layer, k=k, batch_size=batch_size, progress=progress)
     top_second = top_activations(model, dataset, second_layer, k=k, batch_size=batch_size, progress=progress)
     stride = int(conv.stride[0])

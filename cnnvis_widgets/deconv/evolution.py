@@ -122,16 +122,16 @@ class TrainingRecord:
         return self._arrays[epoch]
 
     def images(self, epoch: int) -> np.ndarray:
-        """uint8 [units, k, 3, h, w]: each unit's top image crops (under its receptive field) at ``epoch``."""
+        """uint8 [units, k, C, h, w]: each unit's top image crops (under its receptive field) at ``epoch``."""
         return self._epoch_arrays(epoch)["images"]
 
     def projections(self, epoch: int) -> np.ndarray | None:
-        """uint8 [units, k, 3, h, w]: the DeconvNet projections of those activations (mid-grey = zero), or
+        """uint8 [units, k, C, h, w]: the DeconvNet projections of those activations (mid-grey = zero), or
         None when the record was made without projections."""
         return self._epoch_arrays(epoch).get("projections")
 
     def am(self, epoch: int) -> np.ndarray | None:
-        """uint8 [units, 3, H, W]: each unit's activation-maximization image at ``epoch``, or None when the
+        """uint8 [units, C, H, W]: each unit's activation-maximization image at ``epoch``, or None when the
         record was made with ``am_steps=0``."""
         return self._epoch_arrays(epoch).get("am")
 

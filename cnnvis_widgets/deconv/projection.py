@@ -27,7 +27,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..images import ImageSource
 from ..model import Model, feature_layer, run_until
 from .rules import check_options, rectifier_rule
 
@@ -36,7 +35,7 @@ class Projections:
     """The result of :func:`deconvnet`: one projection per selected activation.
 
     Attributes:
-        projections: float32 [N, 3, H, W], the projection onto the input image (RGB in [0, 1]).
+        projections: float32 [N, C, H, W], the projection onto the input image (C: the model's channels).
         image_indices: int64 [N], which input image each row projects.
         units: int64 [N], the unit (channel or feature) of each row.
         positions: int64 [N, 2], (row, column) of the activation in the layer's grid; -1 for layers
@@ -73,17 +72,17 @@ class Projections:
         """A PIL image: the projections in a row (at most ``limit``), under their input images if given.
 
         ``images``: the images the projections were computed from, indexed like ``image_indices``
-        (a tensor [N, 3, H, W] in [0, 1]).
+        (a tensor [N, C, H, W] in [0, 1]).
         """
         from PIL import Image
 
-        from ..images import to_hwc_uint8
+        from ..images import display_array
 
         count = min(len(self), limit)
-        rows = [[to_hwc_uint8(p) for p in self.display()[:count]]]
+        rows = [[np.atleast_3d(display_array(p)) for p in self.display()[:count]]]
         if images is not None:
             picked = [images[int(i)] for i in self.image_indices[:count]]
-            rows.insert(0, [to_hwc_uint8(im) for im in picked])
+            rows.insert(0, [np.atleast_3d(display_array(im)) for im in picked])
         h, w = rows[0][0].shape[:2]
         sheet = np.full((len(rows) * (h + 2) - 2, count * (w + 2) - 2, 3), 255, np.uint8)
         for r, row in enumerate(rows):
@@ -98,7 +97,7 @@ class Projections:
 
 
 def display_projection(projections, percentile: float = 99.0) -> np.ndarray:
-    """Projections [..., 3, H, W] as images in [0, 1]: zero at mid-grey, each image scaled so that the
+    """Projections [..., C, H, W] as images in [0, 1]: zero at mid-grey, each image scaled so that the
     ``percentile`` of its magnitudes reaches the ends of the range (the few stronger pixels clip)."""
     p = np.asarray(projections, dtype=np.float32)
     flat = np.abs(p).reshape(*p.shape[:-3], -1)
@@ -129,7 +128,7 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
 
     Args:
         model: a :class:`Model`; its module is not modified.
-        images: RGB images in [0, 1] (anything :class:`~cnnvis_widgets.images.ImageSource` takes).
+        images: images in [0, 1] with the model's channels (anything :meth:`Model.image_source` reads).
         layer: a name from ``model.layers``.
         unit: the unit per row: an int for all rows, one per image, or None for each image's strongest unit.
         position: (row, column) in the layer's grid, for all rows or one per row; None: the unit's strongest
@@ -154,7 +153,7 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
     if seed not in ("value", "one"):
         raise ValueError(f"seed must be 'value' or 'one', got {seed!r}.")
     info = feature_layer(model, layer, "deconvnet")
-    source = ImageSource(images, model.input_size[1:], fit=model.fit)
+    source = model.image_source(images)
     rows = np.arange(len(source)) if image_indices is None else np.asarray(image_indices, dtype=np.int64)
     n = len(rows)
     units = None if unit is None else _broadcast("unit", unit, n)

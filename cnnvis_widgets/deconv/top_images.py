@@ -41,10 +41,10 @@ class TopActivations:
         boxes: int64 [units, k, 4], (top, left, bottom, right) of each crop in pixels of the image the model
             saw (half-open; may extend past the image, where the crop is padded grey). ``fit`` and
             :meth:`~cnnvis_widgets.images.ImageSource.seen_box` map them onto the original images.
-        crops: uint8 [units, k, 3, h, w], the image under each unit's receptive field.
+        crops: uint8 [units, k, C, h, w], the image under each unit's receptive field.
         receptive_field: the layer's receptive field, or None where a unit sees the whole image.
-        filters: uint8 [units, 3, kh, kw] for a first conv layer (its filters as images), else None.
-        projections: uint8 [units, k, 3, h, w], the DeconvNet projection of each top activation cut like
+        filters: uint8 [units, C, kh, kw] for a first conv layer (its filters as images), else None.
+        projections: uint8 [units, k, C, h, w], the DeconvNet projection of each top activation cut like
             ``crops`` (zero at mid-grey; Zeiler & Fergus 2014, Fig. 2), when asked for; else None.
         image_size: (H, W) of the images the model saw.
         num_images: how many images were scanned.
@@ -136,8 +136,8 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
 
     Args:
         model: a :class:`Model`.
-        dataset: images in [0, 1]: a tensor [N, 3, H, W], a list of images or paths, or a dataset object;
-            brought to the model's input size by its resize policy (``model.fit``).
+        dataset: images in [0, 1]: a tensor [N, C, H, W] (C: the model's channels), a list of images or paths,
+            or a dataset object; brought to the model's input size by its resize policy (``model.fit``).
         layer: a name from ``model.layers``.
         k: images per unit.
         batch_size: images per forward pass.
@@ -154,7 +154,7 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     if projections is not None:
         if projections not in RULES:
             raise ValueError(f"projections must be None or one of {', '.join(RULES)}; got {projections!r}.")
-    source = ImageSource(dataset, model.input_size[1:], fit=model.fit)
+    source = model.image_source(dataset)
     n = len(source)
     k_eff = min(k, n)
     device = model.device
@@ -203,7 +203,7 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
 
 def _is_first_conv(model: Model, layer: str) -> bool:
     module = model.submodule(layer)
-    return isinstance(module, torch.nn.Conv2d) and module.in_channels == model.input_size[0]
+    return isinstance(module, torch.nn.Conv2d) and module.in_channels == model.channels
 
 
 def _crop_boxes(rf: ReceptiveField | None, positions: np.ndarray, image_size) -> np.ndarray:
@@ -221,7 +221,7 @@ def _crop_boxes(rf: ReceptiveField | None, positions: np.ndarray, image_size) ->
 
 
 def _crops(source: ImageSource, indices: np.ndarray, boxes: np.ndarray, crop_size: int) -> np.ndarray:
-    """Cut every box out of its image (grey outside the image) as uint8 [units, k, 3, h, w]."""
+    """Cut every box out of its image (grey outside the image) as uint8 [units, k, C, h, w]."""
     units, k = indices.shape
     unique, inverse = np.unique(indices, return_inverse=True)
     crops = cut_boxes(source.images(unique.tolist()), torch.from_numpy(inverse.reshape(-1)),
@@ -232,7 +232,7 @@ def _crops(source: ImageSource, indices: np.ndarray, boxes: np.ndarray, crop_siz
 
 def cut_boxes(images: torch.Tensor, which: torch.Tensor, boxes: torch.Tensor, crop_size: int,
               fill: float) -> torch.Tensor:
-    """Crops [M, 3, h, w]: box ``boxes[m]`` (equal sizes) of image ``images[which[m]]``, ``fill`` outside the
+    """Crops [M, C, h, w]: box ``boxes[m]`` (equal sizes) of image ``images[which[m]]``, ``fill`` outside the
     image, downsampled so the longer side is at most ``crop_size``; one vectorized gather."""
     ch, cw = int(boxes[0, 2] - boxes[0, 0]), int(boxes[0, 3] - boxes[0, 1])
     pad = max(ch, cw)
@@ -252,9 +252,9 @@ def projection_crops(model: Model, source, layer: str, indices: np.ndarray, posi
                      boxes: np.ndarray, crop_size: int, rule: str, batch_size: int,
                      on_batch: Callable[[slice, torch.Tensor], None] | None = None) -> np.ndarray:
     """The deconvnet projection of every (unit, top image) at its position, cut like the image crops and
-    scaled for display (zero at mid-grey), as uint8 [units, k, 3, h, w].
+    scaled for display (zero at mid-grey), as uint8 [units, k, C, h, w].
 
-    ``on_batch(rows, projections)`` sees each batch's full projections [B, 3, H, W] (rows of the flattened
+    ``on_batch(rows, projections)`` sees each batch's full projections [B, C, H, W] (rows of the flattened
     [units * k] order) before they are cut, for measures that need the whole image."""
     units, k = indices.shape
     unit_of = np.repeat(np.arange(units), k)

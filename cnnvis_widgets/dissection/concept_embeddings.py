@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..images import ImageSource
 from ..model import Model, feature_layer
 from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
@@ -172,7 +171,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
     chosen_t = torch.tensor(chosen, device=device)
 
     # -- thresholds --------------------------------------------------------------------------------------------
-    source = ImageSource(dataset, input_size, fit="squash")  # the whole image, as its masks (see dissect)
+    source = model.image_source(dataset, fit="squash")  # the whole image, as its masks (see dissect)
     steps_total = len(dataset) + (0 if thresholds is not None else len(train_idx))
     bar, report = progress_reporter(progress, steps_total + epochs, f"net2vec on {layer}")
     try:

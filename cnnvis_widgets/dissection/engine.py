@@ -103,7 +103,7 @@ class _ImageSpill:
         return self
 
     def image(self, index: int) -> torch.Tensor:
-        """Image ``index`` as float [3, H, W], like ``ImageSource.image``; safe in DataLoader workers."""
+        """Image ``index`` as float [C, H, W], like ``ImageSource.image``; safe in DataLoader workers."""
         with open(self.path, "rb") as f:
             f.seek(index * self.image_bytes)
             data = bytearray(f.read(self.image_bytes))
@@ -210,7 +210,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
     # Whole images, whatever model.fit says: the concept masks cover the whole image, and the activation maps,
     # upsampled to the mask size, line up with them only if the model saw all of it (NetDissect resizes whole
     # images to the input size too; Broden's images are made at it).
-    source = ImageSource(dataset, input_size, fit="squash")
+    source = model.image_source(dataset, fit="squash")
     device = model.device
     infos = {name: model.layer(name) for name in layers}
     fields = {}
@@ -304,7 +304,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
 
                 batches = 0
                 if state["done"] == 0:
-                    spill = _ImageSpill.create(n, (3, *input_size))
+                    spill = _ImageSpill.create(n, (model.channels, *input_size))
                 for start, images in _image_batches(source, batch_size, num_workers, state["done"]):
                     if spill is not None:
                         spill.write(start, images)
@@ -400,7 +400,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         concept_pixels=tallies["_"]["concept_pixels"][1:].cpu().numpy(),
         category_images=tallies["_"]["category_images"].cpu().numpy(), seg_size=tuple(seg_size), num_images=n,
         layers=result_layers, options=options, dataset_root=str(dataset.root), dataset_split=dataset.split,
-        dataset=dataset)
+        channels=model.channels, dataset=dataset)
 
 
 def _image_batches(source: ImageSource, batch_size: int, num_workers: int, start: int):

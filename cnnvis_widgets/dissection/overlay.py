@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from ..images import display_array
+
 # Vivid on any photo and distinct from each other; the widget's legend uses the same colours.
 UNIT_COLOUR = (255, 43, 214)  # magenta
 CONCEPT_COLOUR = (0, 194, 255)  # cyan
@@ -31,8 +33,9 @@ def _edge(mask: np.ndarray) -> np.ndarray:
 def overlay(image: np.ndarray, unit_mask: np.ndarray | None = None, concept_mask: np.ndarray | None = None,
             opacity: float = 0.45, scale: int = 2) -> np.ndarray:
     """uint8 [H·scale, W·scale, 3]: the image with the unit's mask tinted magenta (outlined) and the
-    concept's mask outlined in cyan. Masks of another size are resized (nearest) to the image."""
-    picture = Image.fromarray(np.ascontiguousarray(image))
+    concept's mask outlined in cyan. Masks of another size are resized (nearest) to the image. A grayscale
+    image ([H, W] or [H, W, 1]) turns RGB so that the masks keep their colours."""
+    picture = Image.fromarray(display_array(image)).convert("RGB")
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     out = np.asarray(picture).astype(np.float32)

@@ -73,7 +73,8 @@ class DissectionResult:
     and ``concept_categories[j]`` its primary category. Methods give the IoU table (:meth:`iou`), unit
     labels (:meth:`labels`, :meth:`table`), the layer summary (:meth:`summary`), CSV files in
     NetDissect-Lite's columns (:meth:`to_csv`), a self-contained HTML report (:meth:`to_html`) and each
-    unit's top images with masks (:meth:`unit_images`, needs the dataset).
+    unit's top images with masks (:meth:`unit_images`, needs the dataset). ``channels`` is the model's input
+    channel count: top images are shown as the model saw them (grayscale for a one-channel model).
     """
 
     model_name: str
@@ -89,6 +90,7 @@ class DissectionResult:
     options: dict = field(default_factory=dict)
     dataset_root: str | None = None
     dataset_split: str | None = None
+    channels: int = 3
     dataset: object | None = field(default=None, repr=False, compare=False)
 
     # -- tables --------------------------------------------------------------------------------------------
@@ -227,8 +229,11 @@ class DissectionResult:
     def unit_images(self, layer: str, unit: int, concept: int | None = None, k: int | None = None):
         """A unit's top images with its mask and a concept's mask (default: the unit's label).
 
-        Returns ``(images uint8 [k, H, W, 3], unit_masks bool [k, sh, sw], concept_masks bool [k, sh, sw])``.
+        Returns ``(images uint8 [k, H, W, C], unit_masks bool [k, sh, sw], concept_masks bool [k, sh, sw])``,
+        the images read with the model's ``channels`` (:func:`~cnnvis_widgets.images.to_tensor`).
         """
+        from ..images import to_tensor
+
         d = self._layer(layer)
         dataset = self._dataset()
         if concept is None:
@@ -238,7 +243,7 @@ class DissectionResult:
         indices = indices[indices >= 0]
         images, truth = [], []
         for i in indices:
-            image = dataset[int(i)]
+            image = to_tensor(dataset[int(i)], self.channels)
             images.append((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
             masks = dataset.label_masks(int(i))
             mask = masks.get(number)
@@ -247,7 +252,7 @@ class DissectionResult:
             truth.append(mask if mask is not None else np.zeros(self.seg_size, dtype=bool))
         unit_masks = self.unit_masks(layer, unit)[: len(indices)]
         empty = np.zeros((0, *self.seg_size), dtype=bool)
-        return (np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8), unit_masks,
+        return (np.stack(images) if images else np.zeros((0, 1, 1, self.channels), np.uint8), unit_masks,
                 np.stack(truth) if truth else empty)
 
     # -- files ---------------------------------------------------------------------------------------------
@@ -341,7 +346,8 @@ class DissectionResult:
         meta = {"format": FORMAT_VERSION, "model_name": self.model_name, "categories": self.categories,
                 "concept_names": self.concept_names, "concept_categories": self.concept_categories,
                 "seg_size": list(self.seg_size), "num_images": self.num_images, "layers": layers,
-                "options": self.options, "dataset_root": self.dataset_root, "dataset_split": self.dataset_split}
+                "options": self.options, "dataset_root": self.dataset_root, "dataset_split": self.dataset_split,
+                "channels": self.channels}
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
         os.close(fd)
@@ -373,7 +379,8 @@ class DissectionResult:
                    concept_categories=meta["concept_categories"], concept_pixels=arrays["concept_pixels"],
                    category_images=arrays["category_images"], seg_size=tuple(meta["seg_size"]),
                    num_images=meta["num_images"], layers=layers, options=meta["options"],
-                   dataset_root=meta["dataset_root"], dataset_split=meta["dataset_split"])
+                   dataset_root=meta["dataset_root"], dataset_split=meta["dataset_split"],
+                   channels=meta.get("channels", 3))
 
 
 def upsample_maps(maps: torch.Tensor, seg_size: Sequence[int], mode: str = "bilinear", field=None,

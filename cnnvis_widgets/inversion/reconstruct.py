@@ -8,7 +8,6 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..images import ImageSource
 from ..model import Model
 from .perturbations import PERTURBATIONS, perturb
 from .regularized import RegularizedConfig, capture_layers, invert_regularized
@@ -47,8 +46,8 @@ def invert(model: Model, images, layers: str | Sequence[str], method: str = "reg
 
     Args:
         model: a :class:`~cnnvis_widgets.Model` (never modified).
-        images: RGB images in [0, 1] (a tensor [N, 3, H, W], PIL images, paths, a dataset; resized to the
-            model's input size).
+        images: images in [0, 1] (a tensor [N, C, H, W] with the model's C channels, PIL images, paths, a
+            dataset; read by :meth:`~cnnvis_widgets.Model.image_source` at the model's input size).
         layers: layer names from ``model.layers``.
         method: ``"regularized"`` (Mahendran & Vedaldi 2015/2016, optimization with natural-image priors;
             all layers and images in one batch) or ``"upconv"`` (Dosovitskiy & Brox 2016, a trained
@@ -70,7 +69,7 @@ def invert(model: Model, images, layers: str | Sequence[str], method: str = "reg
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     if perturbation is not None and perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation must be None or one of {PERTURBATIONS}, got {perturbation!r}.")
-    source = ImageSource(images, model.input_size[1:], fit=model.fit)
+    source = model.image_source(images)
     originals = source.images(range(len(source)))
     if method == "regularized":
         known = {f.name for f in fields(RegularizedConfig)}

@@ -5,20 +5,27 @@ Mahendran & Vedaldi, "Understanding Deep Image Representations by Inverting Them
 
     ||Phi(x) - Phi0||^2 / ||Phi0||^2  +  R_alpha(x) / (H W B^alpha)  +  R_TV(x) / (H W V^beta)
 
-over mean-subtracted 0-255 pixels x, with R_alpha(x) = sum_ij ||x_ij||^alpha (the RGB norm of each pixel,
-alpha = 6) and R_TV(x) = sum_ij ((x_i+1,j - x_ij)^2 + (x_i,j+1 - x_ij)^2)^(beta/2) (beta = 2), normalized by
+over mean-subtracted 0-255 pixels x, with R_alpha(x) = sum_ij ||x_ij||^alpha (the norm of each pixel's
+channel vector, its RGB norm for a colour image; alpha = 6) and R_TV(x) = sum_ij ((x_i+1,j - x_ij)^2 + (x_i,j+1 - x_ij)^2)^(beta/2) (beta = 2), normalized by
 the typical pixel norm B = 80 and V = B / 6.5 (their reference code, ``core/get_defaults.m``). The
 optimizer is gradient descent with momentum 0.9 and per-pixel (Adagrad-style) gradient scaling; each
 iteration jitters the image by up to ``max(round(stride / 4), 1)`` pixels (the layer's stride), for 300
 iterations, then more at a tenth of the step without jitter (see :class:`RegularizedConfig`); after every
 step each pixel's RGB norm is projected onto the ball of radius B+ = 160. Many images and many layers run in one batch: every row of the
 batch is one (image, layer) pair and its loss only involves its own layer.
+
+B and B+ are norms of a pixel's 3-vector. For a model with C channels they are taken as the norms of a
+C-vector whose channels spread like an RGB pixel's, ``B sqrt(C / 3)`` (46 for a grayscale model), and V
+with them, so the two regularizers weigh the same against the data term whatever the channel count (for
+RGB nothing changes). The initial noise is per value, the same for every channel count.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Sequence
+
+import math
 
 import numpy as np
 import torch
@@ -54,7 +61,7 @@ class RegularizedConfig:
 
 
 def capture_layers(model: Model, images: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """One forward of ``images`` (RGB in [0, 1]) that returns each layer's output (at its last call) and
+    """One forward of ``images`` ([N, C, H, W] in [0, 1]) that returns each layer's output (at its last call) and
     stops once all are captured. Outputs are cloned, so later in-place operations cannot change them."""
     wanted = {name: model.layer(name).calls for name in layers}
     seen = dict.fromkeys(wanted, 0)
@@ -86,7 +93,8 @@ def capture_layers(model: Model, images: torch.Tensor, layers: Sequence[str]) ->
 
 
 def alpha_norm(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``sum_ij ||x_ij||^alpha`` per image, with ``||x_ij||`` the RGB norm of pixel (i, j); x: [B, 3, H, W]."""
+    """``sum_ij ||x_ij||^alpha`` per image, with ``||x_ij||`` the norm of pixel (i, j)'s channels (its RGB
+    norm for colour images); x: [B, C, H, W]."""
     return x.pow(2).sum(1).clamp_min(1e-12).pow(alpha / 2).flatten(1).sum(1)
 
 
@@ -110,9 +118,9 @@ def _jitter(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 def invert_regularized(model: Model, images: torch.Tensor, layers: Sequence[str], perturbation: str | None = None,
                        config: RegularizedConfig | None = None, seed: int = 0, progress: bool = True,
                        stop=None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Pre-images of ``images`` [N, 3, H, W] in [0, 1] from each layer; see the module docstring.
+    """Pre-images of ``images`` [N, C, H, W] in [0, 1] from each layer; see the module docstring.
 
-    Returns (reconstructions: layer -> [N, 3, H, W] in [0, 1], feature errors: layer -> [N]). With a
+    Returns (reconstructions: layer -> [N, C, H, W] in [0, 1], feature errors: layer -> [N]). With a
     ``perturbation``, the target features are perturbed (:func:`~.perturbations.perturb`) before inverting;
     feature errors are always against the unperturbed features.
     """
@@ -122,7 +130,10 @@ def invert_regularized(model: Model, images: torch.Tensor, layers: Sequence[str]
     device, dtype = model.device, model.dtype
     images = images.to(device, dtype)
     n, l = len(images), len(layers)
-    mean = torch.tensor(model.mean or (0.5, 0.5, 0.5), device=device, dtype=dtype).view(1, 3, 1, 1) * 255
+    channels = images.shape[1]
+    mean = torch.tensor(model.mean or (0.5,), device=device, dtype=dtype).view(1, -1, 1, 1) * 255
+    pixel_norm = math.sqrt(channels / 3)  # B and B+ for C channels (see the module docstring)
+    bound, bound_plus = config.B * pixel_norm, config.B_plus * pixel_norm
     generator = torch.Generator(device="cpu").manual_seed(seed)
     with model.inference(), torch.no_grad():
         targets = capture_layers(model, images, layers)
@@ -136,12 +147,12 @@ def invert_regularized(model: Model, images: torch.Tensor, layers: Sequence[str]
         strides.append(max(round((rf.stride[0] if rf is not None else 4) / 4), 1))
     max_shift = torch.tensor([s for s in strides for _ in range(n)], dtype=torch.long)
 
-    x = (torch.randn((l * n, 3, *images.shape[-2:]), generator=generator) * config.B * 0.05).to(device, dtype)
+    x = (torch.randn((l * n, channels, *images.shape[-2:]), generator=generator) * config.B * 0.05).to(device, dtype)
     x.requires_grad_(True)
     velocity = torch.zeros_like(x)
     square_sum = torch.zeros_like(x)
     pixels = images.shape[-1] * images.shape[-2]
-    v = config.B / config.V_ratio
+    v = bound / config.V_ratio
     total = config.steps + config.fine_steps
     norms = {name: goal[name].flatten(1).pow(2).sum(1).clamp_min(1e-30) for name in layers}
     bar = tqdm(total=total, desc="inverting", disable=not progress, leave=False)
@@ -165,7 +176,7 @@ def invert_regularized(model: Model, images: torch.Tensor, layers: Sequence[str]
                     rows = slice(i * n, (i + 1) * n)
                     diff = (feats[name][rows] - goal[name]).flatten(1).pow(2).sum(1)
                     data = data + (diff / norms[name]).sum()
-                alpha_term = alpha_norm(x, config.alpha) / (pixels * config.B ** config.alpha)
+                alpha_term = alpha_norm(x, config.alpha) / (pixels * bound ** config.alpha)
                 tv = total_variation(x, config.beta) / (pixels * v ** config.beta)
                 loss = config.data_weight * data + config.alpha_weight * alpha_term.sum() + config.tv_weight * tv.sum()
                 (grad,) = torch.autograd.grad(loss, x)
@@ -174,7 +185,7 @@ def invert_regularized(model: Model, images: torch.Tensor, layers: Sequence[str]
                     velocity.mul_(config.momentum).add_(grad / (square_sum.sqrt() + 1e-8), alpha=-lr)
                     x.add_(velocity)
                     norm = x.pow(2).sum(1, keepdim=True).sqrt()
-                    x.mul_((config.B_plus / norm.clamp_min(1e-12)).clamp(max=1.0))
+                    x.mul_((bound_plus / norm.clamp_min(1e-12)).clamp(max=1.0))
                 bar.update(1)
     finally:
         bar.close()

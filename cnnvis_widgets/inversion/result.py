@@ -14,8 +14,8 @@ class InversionResult:
     """Reconstructions of the same images from several layers' features.
 
     Attributes:
-        original: float32 [N, 3, H, W] in [0, 1], the images that were inverted.
-        images: layer -> float32 [N, 3, H, W] in [0, 1], the reconstruction from that layer.
+        original: float32 [N, C, H, W] in [0, 1], the images that were inverted (C: the model's channels).
+        images: layer -> float32 [N, C, H, W] in [0, 1], the reconstruction from that layer.
         feature_errors: layer -> float32 [N], ``||Phi(x) - Phi0||^2 / ||Phi0||^2`` of the reconstruction
             (Mahendran & Vedaldi's normalized feature error), measured on unperturbed features.
         pixel_errors: layer -> float32 [N], ``||x - x0||^2 / ||x0 - mean(x0)||^2``: the share of the
@@ -95,7 +95,7 @@ class InversionResult:
 
 
 def pixel_error(reconstruction: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """``||x - x0||^2 / ||x0 - mean(x0)||^2`` per image (arrays [N, 3, H, W])."""
+    """``||x - x0||^2 / ||x0 - mean(x0)||^2`` per image (arrays [N, C, H, W])."""
     x, x0 = np.asarray(reconstruction, np.float64), np.asarray(original, np.float64)
     centred = x0 - x0.mean(axis=(1, 2, 3), keepdims=True)
     return (((x - x0) ** 2).sum((1, 2, 3)) / np.maximum((centred ** 2).sum((1, 2, 3)), 1e-12)).astype(np.float32)

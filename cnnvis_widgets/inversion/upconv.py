@@ -6,7 +6,8 @@ classifier frozen, train a decoder f on the training images to minimize the pixe
 §3 and supplementary Table, scaled to the classifier's input size (64 px for MiniAlexNet):
 
 - **fc layers**: fully connected layers to a 4x4 map, then stride-2 up-convolutions (4x4 kernels, each
-  followed by a 3x3 convolution) up to 3 channels at the input size;
+  followed by a 3x3 convolution) up to the classifier's input channels (3 for RGB, 1 for grayscale) at the
+  input size;
 - **conv layers**: a few 3x3 convolutions at the layer's resolution, then stride-2 up-convolutions back to
   the input size. The number of up-convolutions is ``round(log2(input / layer size))``; a layer whose size
   is not the input size over a power of two (MiniAlexNet's conv2 is 15x15) is first resized bilinearly to
@@ -39,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..images import ImageSource
+from ..datasets.shapeworld import shapeworld_images
 from ..model import Model, run_until
 from ..zoo import DECODERS_DIR
 from .perturbations import perturb
@@ -64,17 +65,20 @@ class UpconvDecoder(nn.Module):
             up-convolution, never below ``min_width``.
         hidden: width of the hidden fully connected layers (fc decoders).
         convs: 3x3 convolutions before the up-convolutions (conv decoders).
-        min_width: the fewest channels of an up-convolution's output (except the last, which has 3).
+        min_width: the fewest channels of an up-convolution's output (except the last, which has ``channels``).
+        channels: channels of the images it produces (the classifier's input channels: 3 for RGB, 1 for
+            grayscale).
 
     Buffers ``feature_mean`` / ``feature_std`` standardize the input; ``code_low`` / ``code_high`` are the
     observed min / max of each feature (per channel for conv layers) over the training images.
     """
 
     def __init__(self, layer: str, model_name: str, image_size: tuple[int, int], feature_shape: Sequence[int],
-                 width: int = 64, hidden: int = 256, convs: int = 2, min_width: int = 16):
+                 width: int = 64, hidden: int = 256, convs: int = 2, min_width: int = 16, channels: int = 3):
         super().__init__()
         self.layer = layer
         self.model_name = model_name
+        self.channels = int(channels)
         self.image_size = tuple(int(s) for s in image_size)
         self.feature_shape = tuple(int(s) for s in feature_shape)
         self.kwargs = dict(width=int(width), hidden=int(hidden), convs=int(convs), min_width=int(min_width))
@@ -108,7 +112,7 @@ class UpconvDecoder(nn.Module):
         up: list[nn.Module] = []
         for i in range(ups):
             last = i == ups - 1
-            cout = 3 if last else max(cin // 2, min_width)
+            cout = self.channels if last else max(cin // 2, min_width)
             up.append(nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1))
             if not last:
                 up.append(_lrelu())
@@ -116,7 +120,7 @@ class UpconvDecoder(nn.Module):
                     up += [nn.Conv2d(cout, cout, 3, padding=1), _lrelu()]
             cin = cout
         if ups == 0:  # a layer at the input resolution
-            up.append(nn.Conv2d(cin, 3, 3, padding=1))
+            up.append(nn.Conv2d(cin, self.channels, 3, padding=1))
         self.up = nn.Sequential(*up)
 
     @property
@@ -125,7 +129,7 @@ class UpconvDecoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer={self.layer!r}, model_name={self.model_name!r}, feature_shape={self.feature_shape}, " \
-               f"image_size={self.image_size}"
+               f"image_size={self.image_size}, channels={self.channels}"
 
     def _check(self, features: torch.Tensor) -> None:
         if tuple(features.shape[1:]) != self.feature_shape:
@@ -136,7 +140,7 @@ class UpconvDecoder(nn.Module):
                 "have with load_decoder(model_name, layer).")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Features [N, *feature_shape] (the layer's output as is) → images [N, 3, H, W] in (0, 1)."""
+        """Features [N, *feature_shape] (the layer's output as is) → images [N, channels, H, W] in (0, 1)."""
         self._check(features)
         shape = (1, -1, 1, 1) if self.spatial else (1, -1)
         z = (features.to(self.feature_mean.dtype) - self.feature_mean.view(shape)) / self.feature_std.view(shape)
@@ -151,10 +155,8 @@ class UpconvDecoder(nn.Module):
     def reconstruct(self, model: Model, images, perturbation: str | None = None,
                     generator: torch.Generator | None = None, batch_size: int = 256) -> torch.Tensor:
         """Images (anything :class:`~cnnvis_widgets.images.ImageSource` accepts) → their reconstructions
-        [N, 3, H, W] from this decoder's layer of ``model``, optionally after a feature perturbation."""
-        from ..images import ImageSource
-
-        source = ImageSource(images, model.input_size[1:], fit=model.fit)
+        [N, C, H, W] from this decoder's layer of ``model``, optionally after a feature perturbation."""
+        source = model.image_source(images)
         out = []
         with torch.no_grad():
             for _, batch in source.batches(batch_size):
@@ -167,6 +169,7 @@ class UpconvDecoder(nn.Module):
     def metadata(self) -> dict:
         return {"kind": "UpconvDecoder", "layer": self.layer, "model_name": self.model_name,
                 "image_size": list(self.image_size), "feature_shape": list(self.feature_shape),
+                "channels": self.channels,
                 "architecture": self.kwargs, "training": getattr(self, "training_log", {})}
 
     def save(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Path:
@@ -196,7 +199,8 @@ class UpconvDecoder(nn.Module):
             if meta.get("kind") != "UpconvDecoder":
                 raise ValueError(f"{path} is not a saved UpconvDecoder (its metadata kind is {meta.get('kind')!r}).")
             state = {k: f.get_tensor(k).float() for k in f.keys()}
-        decoder = cls(meta["layer"], meta["model_name"], meta["image_size"], meta["feature_shape"], **meta["architecture"])
+        decoder = cls(meta["layer"], meta["model_name"], meta["image_size"], meta["feature_shape"], **meta["architecture"],
+                      channels=meta.get("channels", 3))
         decoder.load_state_dict(state)
         decoder.training_log = meta.get("training", {})
         return decoder.eval()
@@ -215,17 +219,19 @@ def _atomic(path: Path, write) -> None:
 
 
 def layer_features(model: Model, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """``layer``'s output for ``images`` (RGB in [0, 1]) with the classifier frozen; a detached copy."""
+    """``layer``'s output for ``images`` ([N, C, H, W] in [0, 1]) with the classifier frozen; a detached copy."""
     out: list[torch.Tensor] = []
     with model.inference(), torch.no_grad():
         run_until(model, images.to(model.device, model.dtype), layer, lambda t: out.append(t.detach().clone()))
     return out[0]
 
 
-def _as_tensor(dataset, size: tuple[int, int], fit="squash") -> torch.Tensor:
-    if isinstance(dataset, torch.Tensor) and dataset.ndim == 4 and tuple(dataset.shape[-2:]) == tuple(size):
-        return dataset.float().cpu()
-    source = ImageSource(dataset, size, fit=fit)
+def _as_tensor(model: Model, dataset) -> torch.Tensor:
+    """``dataset`` as one float tensor [N, C, H, W] at ``model``'s input size and channel count, on the CPU."""
+    source = model.image_source(dataset)  # checks the channel count and the values
+    if isinstance(dataset, torch.Tensor) and dataset.is_floating_point() and \
+            tuple(dataset.shape[1:]) == tuple(model.input_size):
+        return dataset.float().cpu()  # already the model's images: no copy
     return source.images(range(len(source)))
 
 
@@ -323,14 +329,14 @@ def train_upconv(model: Model, layer: str, dataset=None, *, epochs: int = 20, ba
     if comparator is not None:
         model.layer(comparator)
     size = tuple(model.input_size[1:])
-    images = shapeworld_images("train") if dataset is None else _as_tensor(dataset, size, fit=model.fit)
-    val_images = shapeworld_images("val", 256) if val_dataset is None else _as_tensor(val_dataset, size, fit=model.fit)
+    images = _as_tensor(model, shapeworld_images("train") if dataset is None else dataset)
+    val_images = _as_tensor(model, shapeworld_images("val", 256) if val_dataset is None else val_dataset)
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
         torch.manual_seed(seed)
         feature_shape = tuple(layer_features(model, images[:1], layer).shape[1:])
-        decoder = UpconvDecoder(layer, model.name, size, feature_shape, **(architecture or {}))
+        decoder = UpconvDecoder(layer, model.name, size, feature_shape, **(architecture or {}), channels=model.channels)
         features = _all_features(model, images, layer)
         mean, std, low, high = _feature_stats(features)
         if comparator is not None:  # the feature loss's targets and normalizer (mean square on 512 images)
@@ -465,7 +471,7 @@ def decoder_errors(model: Model, decoders: dict[str, UpconvDecoder], dataset,
     Dropout masks come from a generator seeded with ``seed`` afresh for every layer.
     Returns ``{layer: {perturbation: error}}`` (perturbation ``None`` = unperturbed).
     """
-    images = _as_tensor(dataset, tuple(model.input_size[1:]), fit=model.fit)
+    images = _as_tensor(model, dataset)
     result: dict[str, dict[str | None, float]] = {}
     for layer, decoder in decoders.items():
         decoder.eval()

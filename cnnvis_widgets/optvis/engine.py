@@ -128,7 +128,8 @@ def free_memory(device: torch.device) -> int:
         return 8 * 2**30
 
 
-def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 0.5, overhead: float = 4.0) -> int:
+def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 0.5, overhead: float = 4.0,
+                    channels: int = 3) -> int:
     """Images per optimization batch that fit in ``budget`` of the free memory.
 
     One image's cost is estimated from a forward pass: the bytes of every module output (kept for the
@@ -143,21 +144,21 @@ def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 
     handles = [m.register_forward_hook(hook) for m in net.modules() if not list(m.children())]
     try:
         with torch.no_grad():
-            net(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))
+            net(normalize(torch.full((1, channels, *in_size), 0.5, device=device)))
     finally:
         for h in handles:
             h.remove()
-    per_image = overhead * (sum(sizes) + 3 * in_size[0] * in_size[1] * 4 * 4)
+    per_image = overhead * (sum(sizes) + channels * in_size[0] * in_size[1] * 4 * 4)
     return max(1, int(budget * free_memory(device) // per_image))
 
 
-def _init_images(init, n_units: int, n: int, size: tuple[int, int], fit="squash") -> torch.Tensor:
-    """``init`` (see :func:`activation_maximization`) as [n_units * n, 3, H, W] at ``size``, on the CPU."""
+def _init_images(init, n_units: int, n: int, size: tuple[int, int], channels: int = 3, fit="squash") -> torch.Tensor:
+    """``init`` (see :func:`activation_maximization`) as [n_units * n, C, H, W] at ``size``, on the CPU."""
     from ..images import ImageSource
 
-    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, 3, H, W]
+    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, C, H, W]
         init = init.reshape(-1, *init.shape[2:])
-    source = ImageSource(init, size, fit=fit)
+    source = ImageSource(init, size, channels=channels, fit=fit)
     images = source.images(range(len(source)))
     if len(images) == 1:
         return images.expand(n_units * n, -1, -1, -1)
@@ -190,6 +191,10 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
                             init=None, **overrides) -> AMResult:
     """Synthesize, for every unit, the image that maximizes it.
 
+    Images have the model's channel count (``model.channels``): grayscale for a one-channel model, RGB for
+    three. Lucid's colour decorrelation (the ``"lucid"`` preset's Fourier images) needs RGB; with any other
+    count every channel is optimized on its own (see :mod:`.parameterizations`).
+
     Args:
         model: a :class:`~cnnvis_widgets.Model`; its module is never modified.
         layer: the target layer's dotted name (``None`` with ``objective="logit"``: the model's output).
@@ -212,7 +217,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         snapshot_steps: steps (0..steps) at which to keep the images.
         progress: show a progress bar.
         on_snapshot: called as ``on_snapshot(step, images, history)`` at every snapshot step with the
-            batch's images so far (numpy, [B, 3, H, W]) and its objective history ([step, B]); a live view
+            batch's images so far (numpy, [B, C, H, W]) and its objective history ([step, B]); a live view
             uses it. Only snapshot steps copy to the host.
         stop: an event; once set, the optimization ends after the current step and returns what it has
             (``history`` then holds the steps that ran).
@@ -225,8 +230,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             2015) and Nguyen et al. 2016 ("Multifaceted feature visualization") from mean images: one image
             for all, one per unit, or one per optimized image (``len(units) * n_per_unit``, a unit's images
             adjacent), in any form :class:`~cnnvis_widgets.images.ImageSource` reads (tensors, arrays, PIL
-            images, paths), RGB in [0, 1], resized to ``image_size``. Pixel and Fourier parameterizations
-            only.
+            images, paths), in [0, 1], read with the model's channels and resized to ``image_size``. Pixel and
+            Fourier parameterizations only.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
     config = get_preset(preset, **overrides)
@@ -269,13 +274,14 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
     normalize = _normalizer(model, device, dtype)
     target_key = OUTPUT if layer is None else layer
     with _Capture(net, [target_key]) as probe, torch.no_grad():
-        shape = probe(normalize(torch.full((1, 3, *in_size), 0.5, device=device)))[target_key].shape
+        shape = probe(normalize(torch.full((1, model.channels, *in_size), 0.5, device=device)))[target_key].shape
     what = f"layer {layer!r}" if layer is not None else "the model's output"
     units = _check_units(units, shape[1], what)
-    starts = _init_images(init, len(units), n_per_unit, size, fit=model.fit) if init is not None else None
+    starts = _init_images(init, len(units), n_per_unit, size, model.channels, model.fit) if init is not None else None
 
     if batch_size is None:
-        per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device) // n_per_unit))
+        per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device,
+                                                           channels=model.channels) // n_per_unit))
     else:
         per_batch = max(1, int(batch_size) // n_per_unit)
     chunks: list[dict] = []
@@ -337,7 +343,7 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
 
     relus = reg.redirect_relus(net) if config.redirect_relu_steps else []
     init_seeds, transform_seeds = image_seeds(seed, units, n)
-    kwargs = dict(sd=config.sd, decorrelate=config.decorrelate, sigmoid=config.sigmoid)
+    kwargs = dict(sd=config.sd, decorrelate=config.decorrelate, sigmoid=config.sigmoid, channels=model.channels)
     if config.param == "fourier":
         kwargs["decay_power"] = config.decay_power
     if config.param == "generator":

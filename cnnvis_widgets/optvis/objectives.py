@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import torch
 
 OUTPUT = "<output>"  # activation key of the model's final output
-IMAGE = "<image>"  # activation key of the parameterized image (RGB in [0, 1], before transforms)
+IMAGE = "<image>"  # activation key of the parameterized image ([B, C, H, W] in [0, 1], before transforms)
 
 Acts = dict[str, torch.Tensor]
 

@@ -1,4 +1,4 @@
-"""Image parameterizations: the tensors the optimizer changes, and how they become RGB images in [0, 1].
+"""Image parameterizations: the tensors the optimizer changes, and how they become images in [0, 1].
 
 Both follow Lucid (``lucid/optvis/param/spatial.py`` and ``color.py``; Olah et al. 2017, "Feature
 Visualization", section "Preconditioning and Parameterization"):
@@ -7,8 +7,12 @@ Visualization", section "Preconditioning and Parameterization"):
 - :class:`FourierImage`: a spectrum whose high frequencies are scaled down by ``1 / f``, which
   decorrelates pixels spatially and makes the optimization far better conditioned.
 
-Both can decorrelate colour with Lucid's ``color_correlation_svd_sqrt`` matrix. Every image is initialized
-from its own ``torch.Generator`` so that it depends only on its own seed, not on the batch it sits in.
+Both can decorrelate colour with Lucid's ``color_correlation_svd_sqrt`` matrix. That matrix is ImageNet's
+RGB statistics, so it applies to three channels only: with any other channel count (a grayscale model, an
+RGBA or multispectral one) the channels are parameterized independently, each with its own spectrum (the
+spatial decorrelation of the Fourier basis still holds per channel), centred on 0.5. Every image is
+initialized from its own ``torch.Generator`` so that it depends only on its own seed, not on the batch it
+sits in.
 """
 
 from __future__ import annotations
@@ -29,34 +33,46 @@ COLOR_MEAN = (0.48, 0.46, 0.41)
 
 
 def decorrelate_color(t: torch.Tensor) -> torch.Tensor:
-    """Lucid's ``_linear_decorelate_color``: each pixel's 3 values times the normalized matrix's transpose."""
+    """Lucid's ``_linear_decorelate_color``: each pixel's 3 values times the normalized matrix's transpose
+    (``t``: [B, 3, H, W])."""
     m = COLOR_CORRELATION_NORMALIZED.to(t.device, t.dtype)
     return torch.einsum("bchw,dc->bdhw", t, m)
+
+
+def _decorrelates(t: torch.Tensor, decorrelate: bool) -> bool:
+    """Colour decorrelation applies to RGB only (see the module docstring)."""
+    return decorrelate and t.shape[1] == 3
 
 
 def to_valid_rgb(t: torch.Tensor, decorrelate: bool, sigmoid: bool) -> torch.Tensor:
     """Lucid's ``to_valid_rgb``: optional colour decorrelation, then a sigmoid, or (``sigmoid=False``)
     a clamp to [0, 1] whose gradient passes straight through (Lucid's ``constrain_L_inf``), centred
-    on the colour mean when decorrelated and on grey (0.5) otherwise."""
+    on the colour mean when decorrelated and on grey (0.5) otherwise. ``t``: [B, C, H, W]; with C != 3
+    there is no colour to decorrelate and ``decorrelate`` is ignored."""
+    decorrelate = _decorrelates(t, decorrelate)
     if decorrelate:
         t = decorrelate_color(t)
     if sigmoid:
         return torch.sigmoid(t)
-    mean = torch.tensor(COLOR_MEAN if decorrelate else (0.5, 0.5, 0.5), device=t.device, dtype=t.dtype)
-    t = t + mean.view(1, 3, 1, 1)
+    if decorrelate:
+        t = t + torch.tensor(COLOR_MEAN, device=t.device, dtype=t.dtype).view(1, 3, 1, 1)
+    else:
+        t = t + 0.5
     return t + (t.clamp(0, 1) - t).detach()
 
 
 def from_valid_rgb(images: torch.Tensor, decorrelate: bool, sigmoid: bool, eps: float = 1e-3) -> torch.Tensor:
-    """The inverse of :func:`to_valid_rgb`: the values that it maps to ``images`` (RGB in [0, 1]).
+    """The inverse of :func:`to_valid_rgb`: the values that it maps to ``images`` ([B, C, H, W] in [0, 1]).
 
     With a sigmoid, pixels are first clamped to ``[eps, 1 - eps]`` (a saturated pixel has no finite
     pre-image, and one far out in the tail would never move again)."""
+    decorrelate = _decorrelates(images, decorrelate)
     if sigmoid:
         t = torch.logit(images.clamp(eps, 1 - eps))
+    elif decorrelate:
+        t = images - torch.tensor(COLOR_MEAN, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     else:
-        mean = torch.tensor(COLOR_MEAN if decorrelate else (0.5, 0.5, 0.5), device=images.device, dtype=images.dtype)
-        t = images - mean.view(1, 3, 1, 1)
+        t = images - 0.5
     if decorrelate:
         inverse = torch.linalg.inv(COLOR_CORRELATION_NORMALIZED.double()).to(t.device, t.dtype)
         t = torch.einsum("bchw,dc->bdhw", t, inverse)
@@ -80,28 +96,29 @@ def spectrum_scale(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
 
 
 class PixelImage(nn.Module):
-    """One free parameter per pixel and colour (Lucid's ``pixel_image``), init N(0, sd^2).
+    """One free parameter per pixel and channel (Lucid's ``pixel_image``), init N(0, sd^2).
 
     Args:
         seeds: one int per image; image ``b``'s initial values come from ``torch.Generator(seeds[b])``.
         size: (height, width).
         sd: the initial standard deviation (Lucid: 0.01).
-        decorrelate, sigmoid: see :func:`to_valid_rgb`.
+        decorrelate, sigmoid: see :func:`to_valid_rgb` (decorrelation: RGB only).
+        channels: the image's channels (the model's: 3 for RGB, 1 for grayscale, ...).
     """
 
     kind = "pixel"
 
     def __init__(self, seeds: Sequence[int], size: tuple[int, int], sd: float = 0.01, decorrelate: bool = False,
-                 sigmoid: bool = True, device=None):
+                 sigmoid: bool = True, device=None, channels: int = 3):
         super().__init__()
         h, w = size
-        init = torch.stack([torch.randn(3, h, w, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        init = torch.stack([torch.randn(channels, h, w, generator=torch.Generator().manual_seed(s)) for s in seeds])
         self.raw = nn.Parameter((init * sd).to(device))
         self.decorrelate, self.sigmoid = decorrelate, sigmoid
 
     @torch.no_grad()
     def set_images(self, images: torch.Tensor) -> None:
-        """Start from ``images`` [B, 3, h, w] in [0, 1] instead of the random draw."""
+        """Start from ``images`` [B, C, h, w] in [0, 1] instead of the random draw."""
         self.raw.copy_(from_valid_rgb(images.to(self.raw), self.decorrelate, self.sigmoid))
 
     def forward(self) -> torch.Tensor:
@@ -109,27 +126,31 @@ class PixelImage(nn.Module):
 
 
 class FourierImage(nn.Module):
-    """Lucid's ``fft_image``: a spectrum [B, 3, h, w//2+1] (real and imaginary parts, init N(0, sd^2)),
+    """Lucid's ``fft_image``: a spectrum [B, C, h, w//2+1] (real and imaginary parts, init N(0, sd^2)),
     scaled by :func:`spectrum_scale`, inverse rFFT with ``norm="ortho"`` (Lucent's equivalent of Lucid's
     ``irfft2d`` times ``sqrt(w h)``), divided by 4, then :func:`to_valid_rgb` (decorrelated by default).
+
+    ``channels`` is the model's channel count. Colour decorrelation needs three (RGB); with one channel
+    (grayscale) or four and more, every channel has its own independent spectrum and no colour mixing.
     """
 
     kind = "fourier"
 
     def __init__(self, seeds: Sequence[int], size: tuple[int, int], sd: float = 0.01, decay_power: float = 1.0,
-                 decorrelate: bool = True, sigmoid: bool = True, device=None):
+                 decorrelate: bool = True, sigmoid: bool = True, device=None, channels: int = 3):
         super().__init__()
         h, w = size
         self.size = (h, w)
         wf = w // 2 + 1
-        init = torch.stack([torch.randn(2, 3, h, wf, generator=torch.Generator().manual_seed(s)) for s in seeds], 1)
-        self.spectrum = nn.Parameter((init * sd).to(device))  # [2, B, 3, h, wf]
+        init = torch.stack([torch.randn(2, channels, h, wf, generator=torch.Generator().manual_seed(s))
+                            for s in seeds], 1)
+        self.spectrum = nn.Parameter((init * sd).to(device))  # [2, B, C, h, wf]
         self.register_buffer("scale", spectrum_scale(h, w, decay_power).to(device))
         self.decorrelate, self.sigmoid = decorrelate, sigmoid
 
     @torch.no_grad()
     def set_images(self, images: torch.Tensor) -> None:
-        """Start from ``images`` [B, 3, h, w] in [0, 1] instead of the random draw: the spectrum whose
+        """Start from ``images`` [B, C, h, w] in [0, 1] instead of the random draw: the spectrum whose
         image (see ``forward``) they are."""
         t = from_valid_rgb(images.to(self.spectrum), self.decorrelate, self.sigmoid)
         spectrum = torch.fft.rfft2(t * 4.0, norm="ortho") / self.scale
@@ -145,19 +166,24 @@ class GeneratorImage(nn.Module):
     """Images made by a generator from a free code per image (Nguyen et al. 2016, DGN-AM).
 
     The generator (e.g. an :class:`~cnnvis_widgets.inversion.upconv.UpconvDecoder`) maps codes shaped like
-    a layer's features to RGB images in [0, 1]; it is copied, frozen and kept in eval mode. Each code starts
-    from its own seed: a draw of ``N(0, sd^2)`` clipped to the code's range (``code_low``/``code_high`` of
-    the generator, the range the layer's features take on real images).
+    a layer's features to images in [0, 1] with the model's ``channels``; it is copied, frozen and kept in
+    eval mode. Each code starts from its own seed: a draw of ``N(0, sd^2)`` clipped to the code's range
+    (``code_low``/``code_high`` of the generator, the range the layer's features take on real images).
     """
 
     def __init__(self, seeds: Sequence[int], size: tuple[int, int], generator: nn.Module, device=None,
-                 sd: float = 1.0, **_):
+                 sd: float = 1.0, channels: int = 3, **_):
         super().__init__()
         import copy
 
         if generator is None:
             raise ValueError("param='generator' needs generator=: an UpconvDecoder (cv.inversion.upconv) or any "
                              "module mapping codes to images in [0, 1] with code_low/code_high attributes.")
+        made = getattr(generator, "channels", channels)
+        if made != channels:
+            raise ValueError(f"The generator makes {made}-channel images but the model takes {channels}; pass a "
+                             f"generator trained for this model: cv.train_upconv(model, 'fc6', dataset, "
+                             "comparator='fc7').")
         self.generator = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
         self.size = tuple(size)
         shape = tuple(self.generator.feature_shape)

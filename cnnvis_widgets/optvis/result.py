@@ -24,7 +24,7 @@ class AMResult:
     Attributes:
         layer: the target layer (``None``: the model's output).
         units: the optimized units, int array [U].
-        images: float32 RGB in [0, 1], [U, 3, H, W], or [U, n, 3, H, W] when ``n_per_unit > 1``.
+        images: float32 in [0, 1], [U, C, H, W] (C: the model's channels), or [U, n, C, H, W] when ``n_per_unit > 1``.
         activations: the objective of every image on its final image, without random transforms,
             [U] or [U, n].
         history: the objective (on the transformed images) at every step, [steps, U * n].

@@ -57,7 +57,7 @@ class StandardTransforms:
         return torch.cat([j1.float(), s[:, None], a[:, None], j2.float()], 1)
 
     def __call__(self, x: torch.Tensor, params: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-        """Transform images [B, 3, H, W] with per-image ``params`` [B, 6] (see :meth:`draw`)."""
+        """Transform images [B, C, H, W] with per-image ``params`` [B, 6] (see :meth:`draw`)."""
         x = F.pad(x, (self.pad,) * 4, value=self.pad_value)
         x = crop(x, params[:, 0], params[:, 1], self.jitter1)
         x = scale_rotate(x, params[:, 2], params[:, 3], fill=self.pad_value)

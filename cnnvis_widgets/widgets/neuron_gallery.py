@@ -181,7 +181,7 @@ class NeuronGallery(anywidget.AnyWidget):
         if unit < 0 or self._dataset is None or result is None or unit >= result.units:
             self.detail = {}
             return
-        source = ImageSource(self._dataset, result.image_size, fit=result.fit)
+        source = ImageSource(self._dataset, result.image_size, channels=result.crops.shape[2], fit=result.fit)
         indices = [int(i) for i in result.indices[unit]]
         context = [png_bytes(_in_original(source, i, box)) for i, box in zip(indices, result.boxes[unit])]
         legend = "Magenta: the unit's receptive field, in the image as given."
