@@ -289,6 +289,11 @@ class HookSet:
         self._model.layer(layer)  # a wrong name fails here, with the list of names
         self._handles.append(self._model.submodule(layer).register_forward_hook(fn))
 
+    def forward_pre(self, layer: str, fn: Callable[[nn.Module, tuple], object]) -> None:
+        """Call ``fn(module, inputs)`` before ``layer`` runs (its return value, if any, replaces the inputs)."""
+        self._model.layer(layer)
+        self._handles.append(self._model.submodule(layer).register_forward_pre_hook(fn))
+
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()

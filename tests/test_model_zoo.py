@@ -8,16 +8,12 @@ inversion, a one-layer dissection on a few ShapeWorld images, and the module unt
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import threading
-
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import cnnvis_widgets as cv
+from reference_rules import layer_output, reference_projection
 
 TORCHVISION = [  # (name, layer, input size): one model per family
     ("alexnet", "features.6", 64),
@@ -44,126 +40,6 @@ TIMM = [
     ("timm/regnety_002", "s2", 64),
     ("timm/mobilenetv3_small_050", "blocks.3", 64),
 ]
-
-# -- an independent reference of the documented backward rules ----------------------------------------------
-RECTIFIERS = ["relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu", "silu", "gelu", "hardswish", "mish", "softplus"]
-GATES = ["sigmoid", "hardsigmoid"]
-_inside = threading.local()
-
-
-def _signature(fn) -> inspect.Signature | None:
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-
-
-_HARDTANH = F.hardtanh
-
-
-class _Reference(torch.autograd.Function):
-    """``fn(x)`` forward; backward by the documented rule, with ``f'(x)`` from autograd on a detached copy."""
-
-    @staticmethod
-    def forward(ctx, x, fn, rule):
-        with torch.enable_grad():
-            xd = x.detach().requires_grad_(True)
-            y = fn(xd)
-            (slope,) = torch.autograd.grad(y.sum(), xd)  # elementwise: the gradient of the sum is f'(x)
-        ctx.save_for_backward(slope)
-        ctx.rule = rule
-        return y.detach()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        if ctx.rule == "deconvnet":
-            return grad.clamp_min(0), None, None
-        if ctx.rule == "guided":
-            return (slope * grad).clamp_min(0), None, None
-        return slope * grad, None, None
-
-
-def _patched(original, kind: str, rule: str):
-    def call(x, *args, **kwargs):
-        if getattr(_inside, "depth", 0) or not isinstance(x, torch.Tensor) or not x.requires_grad:
-            return original(x, *args, **kwargs)
-        signature = _signature(original)
-        if signature is None:  # a builtin (torch.relu, F.gelu): options by keyword, no in-place flag
-            inplace = bool(kwargs.pop("inplace", False))
-        else:
-            bound = signature.bind(x, *args, **kwargs)
-            bound.apply_defaults()
-            options = dict(bound.arguments)
-            options.pop(next(iter(options)))  # the input
-            inplace = bool(options.pop("inplace", False))
-            if original is _HARDTANH and options["min_val"] != 0:  # nn.ReLU6 is hardtanh(0, 6); others aren't
-                return original(x, *args, **kwargs)
-            args, kwargs = (), options
-        _inside.depth = 1
-        try:
-            if kind == "gate":  # held at its forward value: no signal into the gating branch
-                out = original(x, *args, **kwargs).detach()
-            else:
-                out = _Reference.apply(x, lambda t: original(t, *args, **kwargs), rule)
-        finally:
-            _inside.depth = 0
-        return x.copy_(out) if inplace else out
-    return call
-
-
-@contextlib.contextmanager
-def reference_rule(rule: str):
-    if rule == "gradient":  # the plain gradient, gates included: nothing to patch
-        yield
-        return
-    patches = [(F, name, "rectifier") for name in RECTIFIERS] + [(F, name, "gate") for name in GATES]
-    patches += [(torch, "relu", "rectifier"), (torch.Tensor, "relu", "rectifier"), (torch, "sigmoid", "gate"),
-                (torch.Tensor, "sigmoid", "gate")]
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    try:
-        for (owner, name, kind), (_, _, original) in zip(patches, saved):
-            setattr(owner, name, _patched(original, kind, rule))
-        yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
-
-
-class _Reached(Exception):
-    pass
-
-
-def layer_output(model: cv.Model, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """``layer``'s output at its last call, the forward stopped there (before any in-place op after it)."""
-    module, last, seen = dict(model.module.named_modules())[layer], model.layer(layer).calls, []
-
-    def hook(m, inputs, output):
-        seen.append(output)
-        if len(seen) == last:
-            raise _Reached
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(images)
-    except _Reached:
-        return seen[-1]
-    finally:
-        handle.remove()
-    raise AssertionError(f"{layer} did not run")
-
-
-def reference_projection(model: cv.Model, images: torch.Tensor, layer: str, units, positions, values, rule: str):
-    """The projection of the given activations with the patched functions and a plain backward."""
-    x = images.clone().requires_grad_(True)
-    with model.inference(), torch.enable_grad(), reference_rule(rule):
-        activation = layer_output(model, x, layer)
-    seed = torch.zeros_like(activation)
-    for row, (unit, (r, c), value) in enumerate(zip(units, positions, values)):
-        seed[row, unit, r, c] = float(value)
-    (projection,) = torch.autograd.grad(activation, x, seed)
-    return projection
-
 
 # -- the checks ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")

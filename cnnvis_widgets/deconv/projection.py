@@ -21,6 +21,7 @@ nonlinearities that the chosen rule leaves at their plain gradient.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -28,7 +29,10 @@ import numpy as np
 import torch
 
 from ..model import Model, feature_layer, run_until
+from .nonlinearities import NONLINEARITIES, RECTIFIER
 from .rules import check_options, rectifier_rule
+
+RECTIFIER_MODULES = tuple({m for n in NONLINEARITIES if n.family == RECTIFIER for m in n.modules})
 
 @dataclass
 class Projections:
@@ -144,6 +148,12 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
         rectifiers: how ``rule="guided"`` gates the signal at a rectifier-like unit ``f`` other than the
             ReLU family: ``"slope"`` (``relu(f'(x) * g)``) or ``"relu"`` (``1[x > 0] * relu(g)``).
 
+    A layer that is a rectifier module (``nn.ReLU6``, ``nn.SiLU``, ...) is projected from its input under
+    ``"deconvnet"`` and ``"guided"``: the seed passes the layer's own rectifier unchanged, as Zeiler & Fergus
+    reconstruct a rectified map starting below its rectifier. That keeps a saturated unit (ReLU6 at 6, whose
+    slope is 0) from projecting to nothing; for ReLU it changes nothing. ``"gradient"`` stays the plain
+    gradient, zero at a saturated unit, and a warning names the rows that project to zero.
+
     Raises :class:`~cnnvis_widgets.deconv.rules.RuleHasNoEffectError` when a rule other than ``"gradient"``
     changes no nonlinearity of the network, and warns once
     (:class:`~cnnvis_widgets.deconv.rules.UnchangedNonlinearityWarning`) when it leaves some at their plain
@@ -169,29 +179,57 @@ def deconvnet(model: Model, images, layer: str, unit: int | Sequence[int] | None
     out_projections, out_units, out_positions, out_values = [], [], [], []
     nonlinearities: dict[str, str] = {}
     device = model.device
+    from_input = rule != "gradient" and isinstance(model.submodule(layer), RECTIFIER_MODULES)
     with model.inference():
         for start in range(0, n, batch_size):
             index = slice(start, start + batch_size)
             batch = source.images(rows[index].tolist()).to(device, model.dtype).requires_grad_(True)
             mode = rectifier_rule(rule, gates, rectifiers)
-            result = _project_batch(model, batch, layer, mode, seed, spatial,
+            result = _project_batch(model, batch, layer, mode, seed, spatial, from_input,
                                     None if units is None else torch.as_tensor(units[index], device=device),
                                     None if positions is None else torch.as_tensor(positions[index], device=device))
             nonlinearities.update(mode.summary())
             for store, value in zip((out_projections, out_units, out_positions, out_values), result):
                 store.append(value.detach().cpu())
+    projections = torch.cat(out_projections).float()
+    values = torch.cat(out_values).float()
+    _warn_empty(projections, values, torch.cat(out_units), layer, rule)
     return Projections(
-        projections=torch.cat(out_projections).float().numpy(), image_indices=rows,
+        projections=projections.numpy(), image_indices=rows,
         units=torch.cat(out_units).numpy(), positions=torch.cat(out_positions).numpy(),
-        values=torch.cat(out_values).float().numpy(), layer=layer, rule=rule, nonlinearities=nonlinearities,
+        values=values.numpy(), layer=layer, rule=rule, nonlinearities=nonlinearities,
         gates=gates, rectifiers=rectifiers)
 
 
+def _warn_empty(projections: torch.Tensor, values: torch.Tensor, units: torch.Tensor, layer: str, rule: str) -> None:
+    """Warn when a row with a non-zero seed projects to exactly zero (e.g. the plain gradient of a saturated unit)."""
+    empty = (projections.flatten(1).abs().amax(1) == 0) & (values != 0)
+    if bool(empty.any()):
+        rows = empty.nonzero()[:, 0].tolist()
+        warnings.warn(
+            f"{len(rows)} of {len(values)} projections of layer {layer!r} are zero everywhere although their "
+            f"activation is not (rows {rows[:8]}, units {units[rows[:8]].tolist()}): under rule={rule!r} the signal "
+            "dies at a unit whose slope is zero, e.g. a ReLU6 saturated at 6. Project another unit or position, a "
+            "layer before the saturation, or use rule='deconvnet', which ignores the forward signal.",
+            RuntimeWarning, stacklevel=3)
+
+
 def _project_batch(model: Model, batch: torch.Tensor, layer: str, mode: rectifier_rule, seed: str, spatial: bool,
-                   units: torch.Tensor | None, positions: torch.Tensor | None):
-    """One forward to ``layer`` under ``mode`` and one backward from the selected activation of each row."""
+                   from_input: bool, units: torch.Tensor | None, positions: torch.Tensor | None):
+    """One forward to ``layer`` under ``mode`` and one backward from the selected activation of each row (from
+    the layer's input, the pre-activation, when ``from_input``)."""
     captured: list[torch.Tensor] = []
-    with torch.enable_grad(), mode:
+    pre_activation: list[torch.Tensor] = []
+    last_call, calls = model.layer(layer).calls, [0]
+
+    def keep_input(module, inputs):
+        calls[0] += 1
+        if calls[0] == last_call:  # a copy: an in-place rectifier overwrites its input
+            pre_activation.append(inputs[0].clone())
+
+    with torch.enable_grad(), mode, model.hooks() as hooks:
+        if from_input:
+            hooks.forward_pre(layer, keep_input)
         run_until(model, batch, layer, captured.append)
     mode.check(model.module, f"layer {layer!r}")
     activation = captured[0]
@@ -208,7 +246,8 @@ def _project_batch(model: Model, batch: torch.Tensor, layer: str, mode: rectifie
     values = unit_maps[rows, where]
     grad = torch.zeros_like(flat)
     grad[rows, units, where] = values if seed == "value" else torch.ones_like(values)
-    (projection,) = torch.autograd.grad(activation, batch, grad.view_as(activation))
+    start = pre_activation[0] if from_input else activation
+    (projection,) = torch.autograd.grad(start, batch, grad.view_as(start))
     width = activation.shape[-1]
     pos = torch.stack([where // width, where % width], 1) if spatial else torch.full((b, 2), -1, device=rows.device)
     return projection, units, pos, values
