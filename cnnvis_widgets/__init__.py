@@ -22,7 +22,7 @@ from .dissection import DissectionResult, Net2VecResult, dissect, net2vec
 from .inversion import InversionResult, UpconvDecoder, invert, train_upconv
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
-from .optvis import AMResult, activation_maximization
+from .optvis import AMResult, activation_maximization, feature_accentuation
 from .receptive_field import ReceptiveField
 from .resizing import ResizePolicy
 from .widgets import AMExplorer, DissectionViewer, InversionView, NeuronGallery, TrainingTimeline
@@ -57,6 +57,7 @@ __all__ = [
     "TrainingTimeline",
     "UpconvDecoder",
     "activation_maximization",
+    "feature_accentuation",
     "datasets",
     "deconvnet",
     "deconvnet_rules",

@@ -49,7 +49,10 @@ def test_binarize_keeps_the_pattern_and_dropout_zeroes_half():
 
 
 def test_conv1_is_matched_closely(mini, shapes):
-    result = invert(mini, shapes, ["conv1"], progress=False)
+    # ShapeWorld's 64-px, pixel-sharp, saturated textures need a larger C at conv1 than the paper's range
+    # (1-300, tuned on photos): at the default C = 300 the errors are 0.09 / 0.20 / 0.05 and do not fall with
+    # more iterations. The C is per layer, as in the paper (its C per layer), given explicitly here.
+    result = invert(mini, shapes, ["conv1"], progress=False, data_weight={"conv1": 1e4})
     assert (result.feature_errors["conv1"] < 0.05).all(), result.feature_errors
     assert (result.pixel_errors["conv1"] < 0.3).all()  # the pixels come back too, not just the features
     assert result.images["conv1"].shape == shapes.shape and result.images["conv1"].min() >= 0

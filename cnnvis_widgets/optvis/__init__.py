@@ -5,9 +5,13 @@ synthesize the images that make units of a network fire, a whole layer in one ba
     am = activation_maximization(model, "conv5", units=range(64))                 # Lucid's recipe
     am = activation_maximization(model, "fc8", objective="logit", preset="simonyan")
     am = activation_maximization(model, "conv5", objective=lambda u: channel("conv5", u) - 0.5 * deep_dream("conv4"))
+    am = activation_maximization(model, None, objective="logit", units=[1, 2], preset="maco")  # Fel et al. 2023
+    fa = feature_accentuation(model, photo, "conv5", 3)                                      # Hamblin et al. 2024
 """
 
 from .engine import activation_maximization, working_copy
+from .accentuation import feature_accentuation
+from .maco import CropTransforms, MacoImage, natural_spectrum
 from .result import AMResult
 from .objectives import Objective, channel, class_logit, deep_dream, direction, diversity, neuron
 from .parameterizations import FourierImage, PixelImage
@@ -18,6 +22,8 @@ from .transforms import StandardTransforms
 __all__ = [
     "AMConfig",
     "AMResult",
+    "CropTransforms",
+    "MacoImage",
     "FourierImage",
     "Objective",
     "PRESETS",
@@ -30,7 +36,9 @@ __all__ = [
     "deep_dream",
     "direction",
     "diversity",
+    "feature_accentuation",
     "l2",
+    "natural_spectrum",
     "neuron",
     "total_variation",
     "working_copy",

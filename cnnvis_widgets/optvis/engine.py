@@ -25,7 +25,8 @@ from torch import nn
 from ..model import Model, feature_layer
 from . import regularizers as reg
 from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
-from .parameterizations import make_image
+from .maco import MacoImage
+from .parameterizations import FourierImage, GeneratorImage, PixelImage
 from .presets import AMConfig, get_preset
 from .result import AMResult
 from .transforms import resize
@@ -33,6 +34,18 @@ from .transforms import resize
 
 class _Stop(Exception):
     pass
+
+
+
+def make_image(kind: str, seeds: Sequence[int], size: tuple[int, int], device=None, **kwargs) -> nn.Module:
+    """Build a parameterization by name: ``"fourier"``, ``"pixel"``, ``"maco"`` (:class:`~.maco.MacoImage`)
+    or ``"generator"`` (needs ``generator=``)."""
+    kinds = {"fourier": FourierImage, "pixel": PixelImage, "generator": GeneratorImage, "maco": MacoImage}
+    if kind not in kinds:
+        raise ValueError(f"Unknown parameterization {kind!r}: use 'fourier', 'pixel', 'maco' or 'generator'.")
+    if kind != "generator":
+        kwargs.pop("generator", None)
+    return kinds[kind](seeds, size, device=device, **kwargs)
 
 
 def working_copy(module: nn.Module) -> nn.Module:
@@ -321,7 +334,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         history=np.concatenate([c["history"][:min(len(c["history"]) for c in chunks)] for c in chunks], axis=1),
         snapshots={s: per_unit(np.concatenate([c["snapshots"][s] for c in chunks])) for s in snapshot_steps
                    if all(s in c["snapshots"] for c in chunks)},
-        config=config, seed=seed)
+        config=config, seed=seed, transparency=per_unit(join("transparency")))
 
 
 def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, steps, n, div_weight, seed, size,
@@ -330,6 +343,15 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
     device = model.device
     image_units = torch.as_tensor(np.repeat(units, n), device=device)
     target = as_objective(objective, layer, image_units)
+    transforms = config.transforms.for_size(min(size)) if config.transforms is not None else None
+    k = getattr(transforms, "crops", 1)  # crops per image and step (MACO's CropTransforms), else 1
+    crops_target = target if k == 1 else as_objective(objective, layer, image_units.repeat_interleave(k))
+    if div_weight and k > 1:
+        raise ValueError("diversity couples a unit's images, which several crops per step would mix up; use "
+                         "transforms with crops=1, or diversity=0.")
+    if config.anchor and init is None:
+        raise ValueError("anchor (the 'accentuation' preset) keeps the image close to its init image: pass "
+                         "init=<photo>, e.g. cv.optvis.feature_accentuation(model, photo, layer, unit).")
     extra = diversity_objective(OUTPUT if layer is None else layer, div_weight, n) if div_weight else None
     penalty = None
     if config.l2:
@@ -353,17 +375,21 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
         param.set_images(init.to(device))
     raw = next(iter(param.parameters()))
     batch_dim = 1 if config.param == "fourier" else 0
-    transforms = config.transforms.for_size(min(size)) if config.transforms is not None else None
     if transforms is not None:
         draws = torch.stack([transforms.draw(s, steps) for s in transform_seeds], 1).to(device)  # [steps, B, 6]
     normalized = config.param == "generator"  # DGN-AM's normalized-gradient steps on the code
-    opt = None if normalized else torch.optim.Adam(param.parameters(), lr=config.lr)
+    optimizer = torch.optim.NAdam if config.optimizer == "nadam" else torch.optim.Adam
+    opt = None if normalized else optimizer(param.parameters(), lr=config.lr)
     lr_end = config.lr if config.lr_end is None else config.lr_end
     history = torch.empty(steps, len(image_units), device=device)
     snaps: dict[int, torch.Tensor] = {}
+    transparency = None  # Fel et al.'s transparency: sum over steps of |d objective / d image|
 
     ran = steps
     with _Capture(net, layers) as capture:
+        if config.anchor:
+            with torch.no_grad():  # the seed as the parameterization renders it (Horama does the same)
+                anchor = param().detach()
         if 0 in snapshot_steps:
             with torch.no_grad():
                 snaps[0] = param().detach().clone()
@@ -380,14 +406,22 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
             else:
                 raw.grad = None
             image = param()
+            image.retain_grad()
             x = transforms(image, draws[step], in_size) if transforms is not None else resize(image, in_size)
             acts = dict(capture(normalize(x)))
             acts[IMAGE] = image
-            value = target(acts)
+            value = crops_target(acts)
+            if k > 1:
+                value = value.view(-1, k).mean(1)
             total = value if extra is None else value + extra(acts)
             if penalty is not None:
                 total = total - penalty(acts)
+            if config.anchor:
+                total = total - config.anchor * (image - anchor).pow(2).flatten(1).mean(1)
             (-total.sum()).backward()
+            if image.grad is not None:
+                g = image.grad.abs()
+                transparency = g if transparency is None else transparency.add_(g)
             if config.grad_clip is not None:
                 reg.clip_grad_per_image_(raw.grad, config.grad_clip, batch_dim)
             if opt is not None:
@@ -420,5 +454,8 @@ def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, 
             acts[IMAGE] = image
             final = target(acts)
 
+    if transparency is None:
+        transparency = torch.zeros_like(image)
     return dict(images=image.float().cpu().numpy(), activations=final.float().cpu().numpy(),
+                transparency=transparency.float().cpu().numpy(),
                 history=history[:ran].cpu().numpy(), snapshots={s: t.float().cpu().numpy() for s, t in snaps.items()})

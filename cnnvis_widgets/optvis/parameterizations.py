@@ -215,16 +215,6 @@ class GeneratorImage(nn.Module):
         return images.clamp(0, 1)
 
 
-def make_image(kind: str, seeds: Sequence[int], size: tuple[int, int], device=None, **kwargs) -> nn.Module:
-    """Build a parameterization by name: ``"fourier"``, ``"pixel"`` or ``"generator"`` (needs ``generator=``)."""
-    kinds = {"fourier": FourierImage, "pixel": PixelImage, "generator": GeneratorImage}
-    if kind not in kinds:
-        raise ValueError(f"Unknown parameterization {kind!r}: use 'fourier', 'pixel' or 'generator'.")
-    if kind != "generator":
-        kwargs.pop("generator", None)
-    return kinds[kind](seeds, size, device=device, **kwargs)
-
-
 def gaussian_kernel(sigma: float) -> torch.Tensor:
     """A normalized 1-D Gaussian of radius ``ceil(3 sigma)``."""
     radius = max(1, math.ceil(3 * sigma))

@@ -19,6 +19,20 @@
   paper does not give lambda for its 0-255 scale; ours, 1e-3 on [0, 1] pixels centred on grey, is a
   choice of ours.
 
+- ``"maco"`` — Fel et al. 2023, "Unlocking Feature Visualization for Deeper Networks with MAgnitude
+  Constrained Optimization" (xplique ``maco``): only the Fourier phase is optimized, the magnitude is fixed
+  to a natural-image spectrum (:mod:`.maco`); 6 random crops per image and step plus noise 0.08
+  (:class:`~.maco.CropTransforms`); NAdam lr 1.0, 256 steps. xplique's crops shrink from 50% to 5% of a
+  512 px image seen at 224 px; here the image defaults to the model's input size, so the crops shrink from
+  100% to 40% of it (a choice of ours: smaller crops of an image no larger than the input only magnify it).
+  Pass ``image_size=2 * input`` and ``transforms=CropTransforms(box=(0.5, 0.05))`` for xplique's setting.
+- ``"accentuation"`` — Hamblin et al. 2024, "Feature Accentuation: Revealing 'What' Features Respond to in
+  Natural Images" (Horama ``accentuation``): needs ``init=`` (the seed photo); Fourier parameterization
+  started at the photo, spectrum decay 1.5, crops and noise as in Horama (6 crops of 25-30% there; 60-80%
+  of an image of the model's size here), NAdam, and an L2 penalty ``anchor * mean((x - x_seed)^2)`` that
+  keeps the image close to the seed (Horama: weight 1 on its (-2.5, 2.5) value range, i.e. 25 on [0, 1]).
+  :func:`~.accentuation.feature_accentuation` wraps it.
+
 Any field of :class:`AMConfig` can be overridden: ``activation_maximization(..., preset="lucid", lr=0.02)``.
 """
 
@@ -27,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .maco import CropTransforms
 from .transforms import StandardTransforms
 
 
@@ -51,6 +66,9 @@ class AMConfig:
         clip_percentile: Yosinski's small-norm pixel clipping percentile (0: off).
         grad_clip: cap on each image's gradient L2 norm (``None``: off).
         redirect_relu_steps: use Lucid's redirected ReLU gradient for this many first steps (0: never).
+        optimizer: ``"adam"`` or ``"nadam"`` (MACO, feature accentuation).
+        anchor: weight of Hamblin et al.'s penalty ``mean((x - x_seed)^2)`` (pixels in [0, 1]) that keeps each
+            image close to its ``init`` image (0: off; needs ``init=``).
     """
 
     param: str = "fourier"
@@ -58,7 +76,7 @@ class AMConfig:
     sigmoid: bool = True
     sd: float = 0.01
     decay_power: float = 1.0
-    transforms: StandardTransforms | None = StandardTransforms()
+    transforms: StandardTransforms | CropTransforms | None = StandardTransforms()
     lr: float = 0.05
     lr_end: float | None = None
     steps: int = 512
@@ -70,6 +88,8 @@ class AMConfig:
     clip_percentile: float = 0.0
     grad_clip: float | None = None
     redirect_relu_steps: int = 0
+    optimizer: str = "adam"
+    anchor: float = 0.0
 
 
 PRESETS: dict[str, AMConfig] = {
@@ -79,6 +99,11 @@ PRESETS: dict[str, AMConfig] = {
     "simonyan": AMConfig(param="pixel", decorrelate=False, transforms=None, steps=512, l2=1e-3),
     "dgn": AMConfig(param="generator", decorrelate=False, sd=1.0, transforms=None, lr=8.0, lr_end=1e-10,
                     steps=200, decay=0.01),
+    "maco": AMConfig(param="maco", sd=1.0, transforms=CropTransforms(crops=6, box=(1.0, 0.4)), lr=1.0,
+                     optimizer="nadam", steps=256),
+    "accentuation": AMConfig(param="fourier", decay_power=1.5, transforms=CropTransforms(crops=6, box=(0.8, 0.6),
+                                                                                          noise=0.05),
+                             lr=0.05, optimizer="nadam", steps=256, anchor=25.0),
 }
 
 
@@ -100,6 +125,8 @@ def get_preset(preset: str | AMConfig, **overrides) -> AMConfig:
     elif overrides.get("transforms") is False:
         overrides["transforms"] = None
     config = dataclasses.replace(config, **overrides)
+    if config.optimizer not in ("adam", "nadam"):
+        raise ValueError(f"optimizer={config.optimizer!r}: use 'adam' or 'nadam'.")
     if (config.blur_every or config.clip_percentile) and config.param != "pixel":
         raise ValueError("blur_every and clip_percentile act on pixels; use param='pixel', or set them to 0.")
     return config

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .presets import AMConfig
-from .transforms import StandardTransforms
+from .maco import transforms_from_dict
 
 
 @dataclass
@@ -31,6 +31,9 @@ class AMResult:
         snapshots: step -> images at that step (step 0: the initial images), shaped like ``images``.
         config: the preset with overrides that ran.
         seed: the seed.
+        transparency: per image, the sum over steps of ``|d objective / d image|``, shaped like ``images``
+            (Fel et al. 2023's transparency map: where the optimization pushed the pixels, i.e. what
+            mattered); ``None`` for results saved without it.
     """
 
     layer: str | None
@@ -41,6 +44,7 @@ class AMResult:
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)
     config: AMConfig | None = None
     seed: int = 0
+    transparency: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (f"AMResult(layer={self.layer!r}, units={len(self.units)}, images={tuple(self.images.shape)}, "
@@ -52,6 +56,8 @@ class AMResult:
 
         arrays = {"units": self.units, "images": self.images, "activations": self.activations,
                   "history": self.history, **{f"snapshot_{k}": v for k, v in self.snapshots.items()}}
+        if self.transparency is not None:
+            arrays["transparency"] = self.transparency
         config = None if self.config is None else dataclasses.asdict(self.config)
         meta = {"kind": "AMResult", "layer": self.layer, "seed": self.seed, "config": config}
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
@@ -70,12 +76,11 @@ class AMResult:
         config = meta["config"]
         if config is not None:
             transforms = config.pop("transforms")
-            config = AMConfig(**config, transforms=None if transforms is None else StandardTransforms(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in transforms.items()}))
+            config = AMConfig(**config, transforms=None if transforms is None else transforms_from_dict(transforms))
         snapshots = {int(k.removeprefix("snapshot_")): v for k, v in arrays.items() if k.startswith("snapshot_")}
         return cls(layer=meta["layer"], units=arrays["units"], images=arrays["images"],
                    activations=arrays["activations"], history=arrays["history"], snapshots=snapshots,
-                   config=config, seed=meta["seed"])
+                   config=config, seed=meta["seed"], transparency=arrays.get("transparency"))
 
 
 __all__ = ["AMResult"]
