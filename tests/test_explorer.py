@@ -26,7 +26,7 @@ def test_defaults(mini):
     assert ex.children == (ex.view, ex.chart)
     assert "fc8" in ex.view.layers and "conv1" in ex.view.layers
     assert ex.view.objectives == ["channel", "neuron", "logit"]
-    assert ex.view.presets == ["lucid", "yosinski", "simonyan", "dgn"]
+    assert ex.view.presets == ["lucid", "yosinski", "simonyan", "dgn", "maco"]
     assert ex.steps == 512 and ex.lr == 0.05
     assert {a.label for a in ex.chart.axes} == {"step", "objective"}
     assert ex.view._esm  # the bundle is built

@@ -91,7 +91,7 @@ class AMExplorer(ipywidgets.VBox):
         layer: the target layer (default: the last conv layer).
         units: unit indices to optimize, one image each (``n_per_unit`` more with diversity).
         objective: ``"channel"``, ``"neuron"`` or ``"logit"``.
-        preset: ``"lucid"``, ``"yosinski"`` or ``"simonyan"``.
+        preset: ``"lucid"``, ``"yosinski"``, ``"simonyan"``, ``"dgn"`` or ``"maco"``.
         steps: optimization steps (default: the preset's).
         snapshot_every: steps between image updates.
         scale: on-screen magnification of the images.
@@ -137,7 +137,8 @@ class AMExplorer(ipywidgets.VBox):
         config = get_preset(preset)
         self.view = _AMExplorerView(
             _esm=bundle_source("am_explorer.js"), title=getattr(model, "name", ""), layers=layers,
-            layer=layer, presets=list(PRESETS), preset=preset, objective=objective, units=[int(u) for u in units],
+            layer=layer, presets=[p for p in PRESETS if p != "accentuation"],  # accentuation needs a photo
+            preset=preset, objective=objective, units=[int(u) for u in units],
             steps=int(config.steps if steps is None else steps), image_size=int(model.input_size[-1]),
             scale=int(scale), **self._preset_values(config))
         for name, value in settings.items():
