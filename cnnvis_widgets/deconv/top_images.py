@@ -233,19 +233,28 @@ def _crops(source: ImageSource, indices: np.ndarray, boxes: np.ndarray, crop_siz
 def cut_boxes(images: torch.Tensor, which: torch.Tensor, boxes: torch.Tensor, crop_size: int,
               fill: float) -> torch.Tensor:
     """Crops [M, C, h, w]: box ``boxes[m]`` (equal sizes) of image ``images[which[m]]``, ``fill`` outside the
-    image, downsampled so the longer side is at most ``crop_size``; one vectorized gather."""
+    image, downsampled so the longer side is at most ``crop_size``; one vectorized gather.
+
+    A box larger than ``crop_size`` is cut from the image downsampled once to the crop's scale (its corner
+    rounded to that grid), not cut at full size and then downsampled: the cost and memory then grow with
+    the number of images, not with units x k (a deep layer's boxes cover the whole image)."""
     ch, cw = int(boxes[0, 2] - boxes[0, 0]), int(boxes[0, 3] - boxes[0, 1])
     pad = max(ch, cw)
     padded = F.pad(images, (pad, pad, pad, pad), value=fill)
     boxes = boxes + pad
-    rows = boxes[:, :1] + torch.arange(ch)  # [M, ch]
-    cols = boxes[:, 1:2] + torch.arange(cw)  # [M, cw]
-    crops = padded[which[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     if max(ch, cw) > crop_size:
         scale = crop_size / max(ch, cw)
-        crops = F.interpolate(crops, size=(max(1, round(ch * scale)), max(1, round(cw * scale))),
-                              mode="bilinear", antialias=True, align_corners=False)
-    return crops
+        h, w = padded.shape[-2:]
+        padded = F.interpolate(padded, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                               mode="bilinear", antialias=True, align_corners=False)
+        fy, fx = padded.shape[-2] / h, padded.shape[-1] / w
+        ch, cw = max(1, round(ch * scale)), max(1, round(cw * scale))
+        top = (boxes[:, 0].double() * fy).round().long().clamp(0, padded.shape[-2] - ch)
+        left = (boxes[:, 1].double() * fx).round().long().clamp(0, padded.shape[-1] - cw)
+        boxes = torch.stack([top, left], 1)
+    rows = boxes[:, :1] + torch.arange(ch)  # [M, ch]
+    cols = boxes[:, 1:2] + torch.arange(cw)  # [M, cw]
+    return padded[which[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def projection_crops(model: Model, source, layer: str, indices: np.ndarray, positions: np.ndarray,
