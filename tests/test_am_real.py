@@ -18,7 +18,8 @@ from torch import nn
 
 import cnnvis_widgets as cv
 from cnnvis_widgets.optvis import CropTransforms, MacoImage, feature_accentuation, natural_spectrum
-from cnnvis_widgets.optvis.maco import compute_natural_spectrum, hashed_noise, magnitude_for
+from cnnvis_widgets.optvis.maco import compute_natural_spectrum, magnitude_for
+from cnnvis_widgets.optvis.transforms import hashed_noise
 
 SIZE = 64
 # 16 ImageNet classes: goldfish, ostrich, peacock, jellyfish, flamingo, tiger, ladybug, monarch, starfish,

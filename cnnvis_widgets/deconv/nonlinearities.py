@@ -146,6 +146,8 @@ for _nonlinearity in NONLINEARITIES:
 
 ACTIVATION_MODULES: tuple[type, ...] = tuple({m for n in NONLINEARITIES for m in n.modules})
 """The module classes of every known nonlinearity."""
+RECTIFIER_MODULES: tuple[type, ...] = tuple({m for n in NONLINEARITIES if n.family == RECTIFIER for m in n.modules})
+"""The module classes of the rectifier-like nonlinearities (the ones DeconvNet and guided rules change)."""
 
 
 @dataclass
@@ -189,5 +191,5 @@ def has_activation_modules(module: nn.Module) -> bool:
     return any(isinstance(m, ACTIVATION_MODULES) for m in module.modules())
 
 
-__all__ = ["ACTIVATION_MODULES", "GATE", "NONLINEARITIES", "OTHER", "RECTIFIER", "Call", "Nonlinearity",
+__all__ = ["ACTIVATION_MODULES", "RECTIFIER_MODULES", "GATE", "NONLINEARITIES", "OTHER", "RECTIFIER", "Call", "Nonlinearity",
            "has_activation_modules", "parse_call"]

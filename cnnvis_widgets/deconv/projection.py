@@ -29,10 +29,8 @@ import numpy as np
 import torch
 
 from ..model import Model, feature_layer, run_until
-from .nonlinearities import NONLINEARITIES, RECTIFIER
+from .nonlinearities import RECTIFIER_MODULES
 from .rules import check_options, rectifier_rule
-
-RECTIFIER_MODULES = tuple({m for n in NONLINEARITIES if n.family == RECTIFIER for m in n.modules})
 
 @dataclass
 class Projections:

@@ -11,13 +11,13 @@ synthesize the images that make units of a network fire, a whole layer in one ba
 
 from .engine import activation_maximization, working_copy
 from .accentuation import feature_accentuation
-from .maco import CropTransforms, MacoImage, natural_spectrum
+from .maco import MacoImage, natural_spectrum
 from .result import AMResult
 from .objectives import Objective, channel, class_logit, deep_dream, direction, diversity, neuron
 from .parameterizations import FourierImage, PixelImage
 from .presets import PRESETS, AMConfig
 from .regularizers import alpha_norm, l2, total_variation
-from .transforms import StandardTransforms
+from .transforms import CropTransforms, StandardTransforms
 
 __all__ = [
     "AMConfig",

@@ -36,7 +36,6 @@ class _Stop(Exception):
     pass
 
 
-
 def make_image(kind: str, seeds: Sequence[int], size: tuple[int, int], device=None, **kwargs) -> nn.Module:
     """Build a parameterization by name: ``"fourier"``, ``"pixel"``, ``"maco"`` (:class:`~.maco.MacoImage`)
     or ``"generator"`` (needs ``generator=``)."""

@@ -22,7 +22,7 @@
 - ``"maco"`` — Fel et al. 2023, "Unlocking Feature Visualization for Deeper Networks with MAgnitude
   Constrained Optimization" (xplique ``maco``): only the Fourier phase is optimized, the magnitude is fixed
   to a natural-image spectrum (:mod:`.maco`); 6 random crops per image and step plus noise 0.08
-  (:class:`~.maco.CropTransforms`); NAdam lr 1.0, 256 steps. xplique's crops shrink from 50% to 5% of a
+  (:class:`~.transforms.CropTransforms`); NAdam lr 1.0, 256 steps. xplique's crops shrink from 50% to 5% of a
   512 px image seen at 224 px; here the image defaults to the model's input size, so the crops shrink from
   100% to 40% of it (a choice of ours: smaller crops of an image no larger than the input only magnify it).
   Pass ``image_size=2 * input`` and ``transforms=CropTransforms(box=(0.5, 0.05))`` for xplique's setting.
@@ -41,8 +41,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .maco import CropTransforms
-from .transforms import StandardTransforms
+from .transforms import CropTransforms, StandardTransforms
 
 
 @dataclass(frozen=True)

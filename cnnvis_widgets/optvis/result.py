@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .presets import AMConfig
-from .maco import transforms_from_dict
+from .transforms import transforms_from_dict
 
 
 @dataclass
