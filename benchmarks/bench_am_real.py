@@ -17,7 +17,6 @@ Lucent's 512-step activation per unit, as in ``bench_am.py``.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -35,9 +34,7 @@ CLASSES = [1, 9, 84, 107, 130, 292, 301, 323, 327, 340, 555, 779, 937, 949, 963,
 def at_size(model: cv.Model, size: int | None) -> cv.Model:
     if size is None:
         return model
-    small = copy.copy(model)  # same module, another input size
-    small.input_size = (3, size, size)
-    return small
+    return model.at_input_size(size)
 
 
 def probabilities(model: cv.Model, images: np.ndarray) -> torch.Tensor:

@@ -185,6 +185,23 @@ class Model:
         :attr:`fit`); every engine reads its images this way."""
         return ImageSource(images, self.input_size[1:], channels=self.channels, fit=self.fit if fit is None else fit)
 
+    def at_input_size(self, height: int, width: int | None = None) -> "Model":
+        """The same network (the module is shared, not copied) expecting images of ``height`` x ``width``
+        (default square): for fully convolutional networks with global pooling, such as EfficientNet or
+        ResNet, which run at any size. Smaller inputs make every engine cheaper; layer shapes are traced anew."""
+        size = (self.channels, int(height), int(width if width is not None else height))
+        if min(size[1:]) < 1:
+            raise ValueError(f"at_input_size needs a positive height and width, got {size[1:]}.")
+        resized = Model(self.module, self.mean, self.std, size, name=self.name, classes=self.classes, fit=self.fit)
+        try:
+            resized.layers  # trace now: a network with fixed-size layers fails here, not in an engine
+        except RuntimeError as err:
+            raise ValueError(
+                f"{self.name or type(self.module).__name__} does not run at {size[1]} x {size[2]} px ({err}); "
+                f"networks with fixed-size layers (a Linear after a flatten) need their own input size "
+                f"{self.input_size[1]} x {self.input_size[2]}: resize the images instead.") from err
+        return resized
+
     @property
     def device(self) -> torch.device:
         for tensor in self.module.parameters():

@@ -1,14 +1,13 @@
 """Activation maximization on a real ImageNet CNN (EfficientNet-Lite2), MACO and feature accentuation.
 
 CPU budget: the runs here are small. Lite2 is fully convolutional with global pooling, so it is run at
-64 px (``input_size`` of a shallow copy of the wrapper set to (3, 64, 64); the module is the same) with
+64 px (``model.at_input_size(64)``: the same module at another input size) with
 few steps; the claims below hold at that size. The full-size comparison (260 px, the presets' own steps,
 lucid vs maco, Lite1 transfer, Lucent) is ``benchmarks/bench_am_real.py``.
 """
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
@@ -32,9 +31,7 @@ def lite2():
     pytest.importorskip("timm")
     pytest.importorskip("skimage")
     model = cv.load_model("efficientnet_lite2", device="cpu")
-    small = copy.copy(model)
-    small.input_size = (3, SIZE, SIZE)
-    return small
+    return model.at_input_size(SIZE)
 
 
 def channel_means(model, layer, images):

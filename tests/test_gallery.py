@@ -73,6 +73,16 @@ def test_output_layer_tiles_are_labelled_with_class_names(mini, world):
     assert g.tiles[0]["label"] == mini.classes[0]
 
 
+def test_class_am_tiles_are_labelled_with_class_names(mini, tmp_path):
+    am = cv.activation_maximization(mini, None, objective="logit", units=[3, 1], steps=2, progress=False)
+    assert am.labels == [mini.classes[3], mini.classes[1]]
+    g = cv.NeuronGallery(am)
+    assert [t["label"] for t in g.tiles] == [mini.classes[3], mini.classes[1]]
+    assert cv.AMResult.load(am.save(tmp_path / "am.safetensors")).labels == am.labels
+    channels = cv.activation_maximization(mini, "conv5", units=[0], steps=2, progress=False)
+    assert channels.labels is None and cv.NeuronGallery(channels).tiles[0]["label"] == ""
+
+
 def test_result_displays_as_gallery(results, shown):
     data = shown(results["conv3"])
     assert "application/vnd.jupyter.widget-view+json" in data

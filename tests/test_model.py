@@ -198,3 +198,18 @@ def test_hooks_context_removes_hooks_on_error(mini):
             assert len(module.conv2._forward_hooks) == 1
             raise Boom()
     assert len(module.conv2._forward_hooks) == 0
+
+
+def test_at_input_size_shares_the_module_and_retraces_the_layers(mini):
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 5))
+    small = cv.Model(net, (0.5,) * 3, (0.25,) * 3, (3, 64, 64), name="fcn", classes=list("abcde"))
+    large = small.at_input_size(96, 128)
+    assert large.module is small.module and large.classes == small.classes and large.name == "fcn"
+    assert large.input_size == (3, 96, 128) and small.input_size == (3, 64, 64)
+    assert large.layer("0").output_shape == (8, 48, 64) and small.layer("0").output_shape == (8, 32, 32)
+    assert small.at_input_size(80).input_size == (3, 80, 80)
+    with pytest.raises(ValueError, match="positive"):
+        small.at_input_size(0)
+    with pytest.raises(ValueError, match="fixed-size layers.*resize the images"):
+        mini.at_input_size(96)  # MiniAlexNet's fc6 takes 64 px only

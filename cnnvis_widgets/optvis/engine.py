@@ -333,7 +333,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         history=np.concatenate([c["history"][:min(len(c["history"]) for c in chunks)] for c in chunks], axis=1),
         snapshots={s: per_unit(np.concatenate([c["snapshots"][s] for c in chunks])) for s in snapshot_steps
                    if all(s in c["snapshots"] for c in chunks)},
-        config=config, seed=seed, transparency=per_unit(join("transparency")))
+        config=config, seed=seed, transparency=per_unit(join("transparency")),
+        labels=[str(model.classes[u]) for u in units] if layer is None and is_logit and model.classes else None)
 
 
 def _optimize(model, net, normalize, layer, units, objective, config: AMConfig, steps, n, div_weight, seed, size,

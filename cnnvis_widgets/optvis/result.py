@@ -34,6 +34,8 @@ class AMResult:
         transparency: per image, the sum over steps of ``|d objective / d image|``, shaped like ``images``
             (Fel et al. 2023's transparency map: where the optimization pushed the pixels, i.e. what
             mattered); ``None`` for results saved without it.
+        labels: a name per unit where the units are the model's classes (class AM of the output with
+            ``model.classes`` known), else ``None``.
     """
 
     layer: str | None
@@ -45,6 +47,7 @@ class AMResult:
     config: AMConfig | None = None
     seed: int = 0
     transparency: np.ndarray | None = None
+    labels: list[str] | None = None
 
     def __repr__(self) -> str:
         return (f"AMResult(layer={self.layer!r}, units={len(self.units)}, images={tuple(self.images.shape)}, "
@@ -59,7 +62,7 @@ class AMResult:
         if self.transparency is not None:
             arrays["transparency"] = self.transparency
         config = None if self.config is None else dataclasses.asdict(self.config)
-        meta = {"kind": "AMResult", "layer": self.layer, "seed": self.seed, "config": config}
+        meta = {"kind": "AMResult", "layer": self.layer, "seed": self.seed, "config": config, "labels": self.labels}
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
                   metadata={"cnnvis": json.dumps(meta)})
         return Path(path)
@@ -80,7 +83,8 @@ class AMResult:
         snapshots = {int(k.removeprefix("snapshot_")): v for k, v in arrays.items() if k.startswith("snapshot_")}
         return cls(layer=meta["layer"], units=arrays["units"], images=arrays["images"],
                    activations=arrays["activations"], history=arrays["history"], snapshots=snapshots,
-                   config=config, seed=meta["seed"], transparency=arrays.get("transparency"))
+                   config=config, seed=meta["seed"], transparency=arrays.get("transparency"),
+                   labels=meta.get("labels"))
 
 
 __all__ = ["AMResult"]

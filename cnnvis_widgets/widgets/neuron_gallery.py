@@ -169,8 +169,12 @@ class NeuronGallery(anywidget.AnyWidget):
         return tile
 
     def _label(self, unit: int) -> str:
-        result = self.result
-        if result is None or result.receptive_field is not None:
+        result, am = self.result, self._am.get(self.layer)
+        if result is None:  # AM only: class names where the units are classes
+            if am is None or not am.labels or unit not in am.units:
+                return ""
+            return am.labels[int(np.flatnonzero(am.units == unit)[0])]
+        if result.receptive_field is not None:
             return ""
         classes = self._model.classes if self._model else result.meta.get("classes")
         return str(classes[unit]) if classes and result.units == len(classes) else ""
