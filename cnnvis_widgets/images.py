@@ -233,19 +233,25 @@ class ImageSource:
             return torch.empty(0, self.channels, *self.size)
         return torch.stack([self.image(int(i)) for i in indices])
 
-    def batches(self, batch_size: int, num_workers: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield ``(start_index, images [B, C, H, W])`` in dataset order, ``batch_size`` at a time."""
+    def batches(self, batch_size: int, num_workers: int = 0, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(start_index, images [B, C, H, W])`` in dataset order, ``batch_size`` at a time, over
+        images ``start`` to ``stop`` (default: all)."""
+        stop = len(self) if stop is None else min(int(stop), len(self))
         if self._tensor is not None:
-            for start in range(0, len(self), batch_size):
-                yield start, resize(self._tensor[start:start + batch_size].float(), self.size, self.fit)
+            for first in range(start, stop, batch_size):
+                yield first, resize(self._tensor[first:min(first + batch_size, stop)].float(), self.size, self.fit)
             return
-        loader = torch.utils.data.DataLoader(
-            _Indexed(self), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        )
-        start = 0
+        if start >= stop:
+            return
+        dataset = _Indexed(self)
+        if (start, stop) != (0, len(self)):
+            dataset = torch.utils.data.Subset(dataset, range(start, stop))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        first = start
         for batch in loader:
-            yield start, batch
-            start += len(batch)
+            yield first, batch
+            first += len(batch)
 
     def original(self, index: int) -> torch.Tensor:
         """Image ``index`` as given, before resizing: float [3, h, w] on the CPU."""

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..distributed.group import current as current_group
+from ..distributed.merge import merge_ranked
 from ..images import ImageSource
 from ..model import Model, feature_layer, run_until
 from ..progress import progress_reporter
@@ -128,7 +130,7 @@ def _merge_top_k(top_values, top_indices, top_positions, values, indices, positi
 @torch.no_grad()
 def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: int = 64, crop_size: int = 64,
                     num_workers: int = 0, progress: bool | Callable[[float], None] = True,
-                    projections: str | None = None) -> TopActivations:
+                    projections: str | None = None, devices=None, timeout: float = 300.0) -> TopActivations:
     """For every unit of ``layer``, the ``k`` images of ``dataset`` where it fires most.
 
     A unit's response to an image is its maximum over spatial positions (Zeiler & Fergus 2014 §2.1 show
@@ -147,7 +149,17 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
         projections: also project every top activation back to pixels with this rule of
             :func:`~cnnvis_widgets.deconv.projection.deconvnet` (``"deconvnet"``, ``"guided"``, ``"gradient"``), cut to
             the same boxes as the crops, as Zeiler & Fergus 2014 show them side by side.
+        devices: spread the scan over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
+            ``"all"`` or ``["cpu", "cpu"]``; :func:`~cnnvis_widgets.distributed.run_on_devices`), with the same
+            result. Under ``torchrun`` leave it None: each rank scans its shard and the ranks merge.
+        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
     """
+    if devices is not None:
+        from ..distributed.launch import spread
+
+        return spread(top_activations, devices, dict(
+            model=model, dataset=dataset, layer=layer, k=k, batch_size=batch_size, crop_size=crop_size,
+            num_workers=num_workers, projections=projections), timeout, progress)
     info = feature_layer(model, layer, "top_activations")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
@@ -163,11 +175,14 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     top_indices = torch.empty(units, 0, dtype=torch.long, device=device)
     top_positions = torch.empty(units, 0, dtype=torch.long, device=device)
     width = info.output_shape[-1] if info.spatial else 1
-    bar, report = progress_reporter(progress, n, f"top activations of {layer}")
+    group = current_group()
+    lo, hi = group.block(n, batch_size)
+    bar, report = progress_reporter(progress if group.leader or callable(progress) else False, hi - lo,
+                                    f"top activations of {layer}")
     captured: list[torch.Tensor] = []
     try:
         with model.inference():
-            for start, batch in source.batches(batch_size, num_workers):
+            for start, batch in source.batches(batch_size, num_workers, lo, hi):
                 captured.clear()
                 run_until(model, batch.to(device, non_blocking=True), layer,
                           lambda out: captured.append(out.flatten(2).max(2) if out.ndim == 4 else (out, None)))
@@ -181,6 +196,9 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     finally:
         if bar is not None:
             bar.close()
+    top_values, top_indices, carried = merge_ranked(top_values, top_indices, {"positions": top_positions}, k_eff,
+                                                    group)
+    top_positions = carried["positions"]
     indices = top_indices.cpu().numpy()
     flat = top_positions.cpu().numpy()
     positions = np.where(flat[..., None] >= 0, np.stack([flat // width, flat % width], -1), -1)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..images import ImageSource
+from ..distributed.group import current as current_group
+from ..distributed.merge import merge_ranked, merge_tail, rank_order, sum_counts
 from ..model import HookSet, Model, StopForward, feature_layer
 from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
@@ -152,7 +153,8 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             threshold_on: str = "raw", exact_quantile: bool = False, quantile_capacity: int = 1 << 15,
             top_k: int = 10, num_workers: int = 0, checkpoint: str | os.PathLike | None = None,
             checkpoint_every: int = 20, cache: bool | str | os.PathLike = True,
-            progress: bool | Callable[[float], None] = True, seed: int = 0) -> DissectionResult:
+            progress: bool | Callable[[float], None] = True, seed: int = 0, devices=None,
+            timeout: float = 300.0) -> DissectionResult:
     """Dissect every unit of ``layers`` on a Broden-format ``dataset`` (Bau et al. 2017).
 
     Args:
@@ -180,8 +182,23 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             pass 2 reads instead of decoding them again.
         progress: show a progress bar, or a callable receiving the fraction done (both passes).
         seed: seeds the quantile's subsampling.
+        devices: spread both passes over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
+            ``"all"`` or ``["cpu", "cpu"]``), with the single process's result. Under ``torchrun`` leave it
+            None: each rank streams its shard of every round and the ranks merge (counts by all-reduce,
+            thresholds from the gathered tails, exact while no rank subsamples). Checkpoints hold the merged
+            state, written by rank 0, and resume with any number of processes.
+        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
     """
     from ..datasets import Broden
+
+    if devices is not None:
+        from ..distributed.launch import spread
+
+        return spread(dissect, devices, dict(
+            model=model, dataset=dataset, layers=layers, quantile=quantile, iou_threshold=iou_threshold,
+            batch_size=batch_size, upsample=upsample, threshold_on=threshold_on, exact_quantile=exact_quantile,
+            quantile_capacity=quantile_capacity, top_k=top_k, num_workers=num_workers, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, cache=cache, seed=seed), timeout, progress)
 
     if not isinstance(dataset, Broden):
         raise TypeError(f"dissect needs a Broden-format dataset with concept masks, got {type(dataset).__name__}; "
@@ -261,25 +278,52 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                         "category_images": torch.zeros(n_categories, dtype=torch.long, device=device)}
 
     thresholds: dict[str, torch.Tensor] = {}
-    if saved is not None:
+    group = current_group()
+    if saved is not None:  # the merged state of the first ``done`` images: on rank 0; the others start empty
         meta, tensors = saved
         state = {"phase": meta["phase"], "done": int(meta["done"])}
         if state["phase"] == "thresholds":
             for name in layers:
                 sketches[name].load_state_dict({
-                    "buffer": tensors[f"{name}/buffer"], "seen": meta["seen"][name], "level": meta["level"][name],
+                    "buffer": tensors[f"{name}/buffer"] if group.leader else tensors[f"{name}/buffer"][:, :0],
+                    "seen": meta["seen"][name] if group.leader else 0, "level": meta["level"][name],
                     "generator": tensors[f"{name}/generator"]})
         else:
             thresholds = {name: tensors[f"{name}/thresholds"].to(device) for name in layers}
             fresh_tallies()
             for key, tensor in tensors.items():
                 name, _, field_name = key.rpartition("/")
-                if name in tallies and field_name in tallies[name]:
+                if group.leader and name in tallies and field_name in tallies[name]:
                     tallies[name][field_name] = tensor.to(device)
 
+    # rounds end where a checkpoint may be saved; without one, several ranks merge once, at the end
+    per_round = checkpoint_every if store.path is not None or not group.distributed else None
+
+    def share(start):  # this rank's images from ``start`` on
+        return sum(hi - lo for lo, hi, _ in group.rounds(n, batch_size, start, per_round))
+
+    def merge_sketches(final):
+        for sketch in sketches.values():
+            merge_tail(sketch, group)
+            if not final and not group.leader:  # the merged state lives on rank 0 until the next merge
+                sketch.buffer, sketch.seen = sketch.buffer[:, :0], 0
+
+    def merge_tallies(final):
+        for name, t in tallies.items():
+            for key in ("intersection", "unit_pixels", "concept_pixels", "category_images"):
+                if key in t:
+                    t[key] = sum_counts(t[key], group)
+            if "top_values" in t:
+                t["top_values"], t["top_indices"], maps = merge_ranked(
+                    t["top_values"], t["top_indices"], {"top_maps": t["top_maps"]}, k_top, group)
+                t["top_maps"] = maps["top_maps"]
+        if not final and not group.leader:
+            fresh_tallies()
+
     spill = None
-    bar, report = progress_reporter(progress, 2 * n, f"dissecting {', '.join(layers)}")
-    report(state["done"] + (n if state["phase"] == "tallies" else 0))
+    bar, report = progress_reporter(progress if group.leader or callable(progress) else False, 2 * share(0),
+                                    f"dissecting {', '.join(layers)}")
+    report(share(0) - share(state["done"]) + (share(0) if state["phase"] == "tallies" else 0))
     try:
         with model.inference():
             # -- pass 1: thresholds -----------------------------------------------------------------------
@@ -302,22 +346,24 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                         values[u_idx, b_idx] = up(name, out[b_idx, u_idx][:, None]).flatten(1)
                     sketch.add(values.reshape(out.shape[1], -1))
 
-                batches = 0
                 if state["done"] == 0:
                     spill = _ImageSpill.create(n, (model.channels, *input_size))
-                for start, images in _image_batches(source, batch_size, num_workers, state["done"]):
-                    if spill is not None:
-                        spill.write(start, images)
-                    forward_layers(model, images.to(device, non_blocking=True), layers, add)
-                    state["done"] = start + images.shape[0]
-                    report(images.shape[0])
-                    batches += 1
-                    if batches % checkpoint_every == 0 and state["done"] < n:
-                        store.save({"phase": "thresholds", "done": state["done"],
-                                    "seen": {k: s.seen for k, s in sketches.items()},
-                                    "level": {k: s.level for k, s in sketches.items()}},
-                                   {**{f"{k}/buffer": s.buffer for k, s in sketches.items()},
-                                    **{f"{k}/generator": s.generator.get_state() for k, s in sketches.items()}})
+                for lo, hi, end in group.rounds(n, batch_size, state["done"], per_round):
+                    for start, images in source.batches(batch_size, num_workers, lo, hi):
+                        if spill is not None:
+                            spill.write(start, images)
+                        forward_layers(model, images.to(device, non_blocking=True), layers, add)
+                        report(images.shape[0])
+                    state["done"] = end
+                    if end < n and store.path is not None:  # the merged state after the first ``end`` images
+                        merge_sketches(final=False)
+                        if group.leader:
+                            store.save({"phase": "thresholds", "done": end,
+                                        "seen": {k: s.seen for k, s in sketches.items()},
+                                        "level": {k: s.level for k, s in sketches.items()}},
+                                       {**{f"{k}/buffer": s.buffer for k, s in sketches.items()},
+                                        **{f"{k}/generator": s.generator.get_state() for k, s in sketches.items()}})
+                merge_sketches(final=True)
                 thresholds = {name: sketches[name].result() for name in layers}
                 state = {"phase": "tallies", "done": 0}
                 fresh_tallies()
@@ -327,12 +373,14 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             codes_cache = None
             if cache is not False:
                 codes_cache = CodeCache(dataset, concepts, seg_size, None if cache is True else cache)
-            writer = codes_cache.writer() if codes_cache is not None and state["done"] == 0 else None
+            # the mask cache is written by a single process only (each rank sees a part of the dataset)
+            writer = codes_cache.writer() if codes_cache is not None and state["done"] == 0 and not group.distributed \
+                else None
             feed = ConceptBatches(dataset, concepts, spill.reader() if spill is not None else source, seg_size,
                                   codes_cache)
-            batches = 0
-            for indices, images, codes, image_concepts, carries in feed.loader(batch_size, num_workers,
-                                                                               state["done"]):
+            for indices, images, codes, image_concepts, carries in _rounds_of(feed, group, n, batch_size, num_workers,
+                                                                              state, per_round, store, thresholds,
+                                                                              tallies, merge_tallies):
                 b = images.shape[0]
                 if writer is not None:
                     writer.add(indices, codes, image_concepts, carries)
@@ -359,20 +407,16 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
                     # each unit's top images by maximum activation, with their maps
                     peak = out.flatten(2).amax(2).float().T  # [U, B]
                     values = torch.cat([t["top_values"], peak], 1)
-                    order = values.topk(min(k_top, values.shape[1]), dim=1).indices
+                    candidates = torch.cat([t["top_indices"], indices_d.expand(units, b)], 1)
+                    order = rank_order(values, candidates, k_top)  # ties: the earlier image
                     maps = torch.cat([t["top_maps"], out.float().transpose(0, 1)], 1)
                     t["top_values"] = values.gather(1, order)
-                    t["top_indices"] = torch.cat([t["top_indices"], indices_d.expand(units, b)], 1).gather(1, order)
+                    t["top_indices"] = candidates.gather(1, order)
                     t["top_maps"] = maps[torch.arange(units, device=device)[:, None], order]
 
                 forward_layers(model, images.to(device, non_blocking=True), layers, tally)
-                state["done"] += b
                 report(b)
-                batches += 1
-                if batches % checkpoint_every == 0 and state["done"] < n:
-                    store.save({"phase": "tallies", "done": state["done"]},
-                               {**{f"{k}/thresholds": v for k, v in thresholds.items()},
-                                **{f"{name}/{key}": value for name, t in tallies.items() for key, value in t.items()}})
+            merge_tallies(final=True)
             if writer is not None:
                 writer.close()
                 writer = None
@@ -392,7 +436,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             intersection=t["intersection"][:, 1:].cpu().numpy(), unit_pixels=t["unit_pixels"].cpu().numpy(),
             top_indices=t["top_indices"].cpu().numpy(), top_values=t["top_values"].cpu().numpy(),
             top_maps=t["top_maps"].cpu().numpy(), field=fields[name], input_size=input_size)
-    if store.path is not None and store.path.exists():
+    if group.leader and store.path is not None and store.path.exists():
         store.path.unlink()
     return DissectionResult(
         model_name=model.name, categories=list(concepts.categories), concept_numbers=concepts.numbers,
@@ -403,14 +447,19 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         channels=model.channels, dataset=dataset)
 
 
-def _image_batches(source: ImageSource, batch_size: int, num_workers: int, start: int):
-    """``(start, images)`` batches from image ``start`` on."""
-    if start == 0:
-        yield from source.batches(batch_size, num_workers)
-        return
-    for first in range(start, len(source), batch_size):
-        chosen = range(first, min(first + batch_size, len(source)))
-        yield first, source.images(chosen)
+def _rounds_of(feed: ConceptBatches, group, n: int, batch_size: int, num_workers: int, state: dict, per_round,
+               store: _Checkpoint, thresholds: dict, tallies: dict, merge_tallies: Callable):
+    """Pass 2's batches of this rank, round by round; at the end of a round before the last, the ranks' tallies
+    merge on rank 0, which saves them as the checkpoint of the first ``end`` images."""
+    for lo, hi, end in group.rounds(n, batch_size, state["done"], per_round):
+        yield from feed.loader(batch_size, num_workers, indices=range(lo, hi))
+        state["done"] = end
+        if end < n and store.path is not None:
+            merge_tallies(final=False)
+            if group.leader:
+                store.save({"phase": "tallies", "done": end},
+                           {**{f"{k}/thresholds": v for k, v in thresholds.items()},
+                            **{f"{name}/{key}": value for name, t in tallies.items() for key, value in t.items()}})
 
 
 def _tally_dense(t: dict, up, name: str, out: torch.Tensor, threshold: torch.Tensor, flat_codes: torch.Tensor,
