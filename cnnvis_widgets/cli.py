@@ -1,4 +1,7 @@
-"""The ``cnnvis`` command line: the same engines, headless."""
+"""The ``cnnvis`` command line: the same engines, headless.
+
+``top``, ``dissect`` and ``am`` also run under ``torchrun`` (``torchrun --nproc-per-node 4 -m cnnvis_widgets.cli
+dissect ...``): every rank does its share, the ranks merge exactly and rank 0 writes the files."""
 
 from __future__ import annotations
 
@@ -42,12 +45,39 @@ def _layers(args) -> None:
 
 def _top(args) -> None:
     from .datasets import shapeworld
-    from .loading import load_model
     from .deconv.top_images import top_activations
+    from .distributed.torchrun import joined
+    from .loading import load_model
 
-    model = load_model(args.model)
-    result = top_activations(model, shapeworld(split="val"), args.layer, k=args.k)
-    print(f"wrote {result.save(args.out)}")
+    with joined(args.timeout) as (group, device):
+        model = load_model(args.model, device=device)
+        world = shapeworld(split="val")
+        images = world if args.images is None else _first(world, args.images)
+        result = top_activations(model, images, args.layer, k=args.k, batch_size=args.batch_size)
+        if group.leader:
+            print(f"wrote {result.save(args.out)}" + (f" (merged from {group.world} processes)" if group.distributed
+                                                      else ""))
+
+
+def _first(dataset, count: int):
+    import torch
+
+    return torch.utils.data.Subset(dataset, range(min(count, len(dataset))))
+
+
+def _am(args) -> None:
+    from .distributed.torchrun import joined
+    from .loading import load_model
+    from .optvis import activation_maximization
+
+    with joined(args.timeout) as (group, device):
+        model = load_model(args.model, device=device)
+        result = activation_maximization(model, args.layer, units=args.units, preset=args.preset, steps=args.steps,
+                                         batch_size=args.batch_size, seed=args.seed)
+        if group.leader:
+            result.save(args.out)
+            print(f"wrote {args.out}: {len(result.units)} units of {args.layer}"
+                  + (f" from {group.world} processes" if group.distributed else ""))
 
 
 def _train_decoders(args) -> None:
@@ -104,14 +134,20 @@ def _dissect(args) -> None:
 
     from .datasets import Broden, shapeworld
     from .dissection import dissect
+    from .distributed.torchrun import joined
     from .loading import load_model
 
-    model = load_model(args.model, device="cpu")
-    dataset = Broden(args.broden, split=args.split) if args.broden else shapeworld(split="val")
-    result = dissect(model, dataset, args.layers, quantile=args.quantile, iou_threshold=args.iou_threshold)
+    with joined(args.timeout) as (group, device):
+        model = load_model(args.model, device=device)
+        dataset = Broden(args.broden, split=args.split) if args.broden else shapeworld(split="val")
+        result = dissect(model, dataset, args.layers, quantile=args.quantile, iou_threshold=args.iou_threshold,
+                         batch_size=args.batch_size, checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every)
+        if not group.leader:
+            return
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(f"Network Dissection of {model.name} on {len(dataset)} images: unique concepts detected per "
-              f"category (IoU >= {args.iou_threshold}, quantile {args.quantile})")
+              f"category (IoU >= {args.iou_threshold}, quantile {args.quantile})"
+              + (f", {group.world} processes" if group.distributed else ""))
         print(result.summary().to_string())
     written = result.to_csv(args.out)
     report = result.to_html(args.out / "report.html")
@@ -133,6 +169,11 @@ def _net2vec(args) -> None:
         print(result.table().to_string(index=False))
     print(f"learned combination >= best single unit for {result.wins:.0%} of {len(result.concepts)} concepts; "
           f"mean set IoU {result.set_iou.mean():.3f} vs {result.single_iou.mean():.3f}")
+
+
+def _add_distributed_options(p) -> None:
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="under torchrun: seconds a rank may wait for the others before the job fails")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,8 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("layer")
     p.add_argument("--model", default="mini_alexnet")
     p.add_argument("-k", type=int, default=9)
+    p.add_argument("--images", type=int, default=None, help="the first N ShapeWorld validation images (default: all)")
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", type=Path, default=Path("top_activations.safetensors"))
+    _add_distributed_options(p)
     p.set_defaults(run=_top)
+
+    p = sub.add_parser("am", help="activation maximization of a layer's units, saved as .safetensors")
+    p.add_argument("layer")
+    p.add_argument("--model", default="mini_alexnet")
+    p.add_argument("--units", type=int, nargs="+", default=None, help="default: every unit of the layer")
+    p.add_argument("--preset", default="lucid")
+    p.add_argument("--steps", type=int, default=None, help="default: the preset's")
+    p.add_argument("--batch-size", type=int, default=None, help="images per batch (the same on every rank)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("am.safetensors"))
+    _add_distributed_options(p)
+    p.set_defaults(run=_am)
 
     p = sub.add_parser("train-decoders", help="regenerate the shipped UpconvNet decoders of MiniAlexNet's layers")
     p.add_argument("--layers", nargs="+", default=None, metavar="LAYER",
@@ -191,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default=None, help="split of the Broden folder to use (default: all images)")
     p.add_argument("--quantile", type=float, default=0.005)
     p.add_argument("--iou-threshold", type=float, default=0.04)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--checkpoint", type=Path, default=None, help="a folder: save the state as it goes, resume from it")
+    p.add_argument("--checkpoint-every", type=int, default=20, help="batches per rank between checkpoints")
     p.add_argument("--out", type=Path, default=Path("dissection"))
+    _add_distributed_options(p)
     p.set_defaults(run=_dissect)
 
     p = sub.add_parser("net2vec", help="Net2Vec table: learned unit combinations vs the best single unit")

@@ -25,4 +25,18 @@ def progress_reporter(progress, total: int, desc: str):
     return bar, bar.update
 
 
-__all__ = ["progress_reporter"]
+class CallbackBar:
+    """A progress callback in a tqdm bar's place: ``update(n)`` reports the fraction done."""
+
+    def __init__(self, callback: Callable[[float], None], total: int):
+        self.callback, self.total, self.done = callback, max(1, total), 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.callback(self.done / self.total)
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["CallbackBar", "progress_reporter"]

@@ -57,6 +57,7 @@ def _worker(rank: int, world: int, port: int, backend: str, device: str, threads
             torch.cuda.set_device(torch.device(device))
         dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                                 timeout=timedelta(seconds=timeout))
+        events.put(("ready", rank, None))
         model = kwargs["model"]
         model.module.to(device)  # this process's copy of the model
         last = [0.0]
@@ -120,6 +121,8 @@ def run_on_devices(fn: Callable, kwargs: dict, devices, timeout: float = 300.0, 
             bar.refresh()
     fractions = [0.0] * world
     heard = [time.monotonic()] * world
+    ready = [False] * world
+    startup = max(120.0, timeout)  # starting Python, torch and the model comes before the first report
     result = figures = None
     done = set()
     try:
@@ -131,7 +134,9 @@ def run_on_devices(fn: Callable, kwargs: dict, devices, timeout: float = 300.0, 
             except queue_module.Empty:
                 kind = None
             now = time.monotonic()
-            if kind == "progress":
+            if kind == "ready":
+                ready[rank], heard[rank] = True, now
+            elif kind == "progress":
                 fractions[rank], heard[rank] = payload, now
                 report(sum(fractions) / world)
             elif kind == "result":
@@ -141,15 +146,12 @@ def run_on_devices(fn: Callable, kwargs: dict, devices, timeout: float = 300.0, 
                 done.add(rank)
                 heard[rank] = now
             elif kind == "error":
+                _raise_death(workers, resolved, exclude=rank, wait=1.0)  # a peer's death is the cause
                 raise RuntimeError(f"Worker {rank} of {world} ({resolved[rank]}) failed; the job was stopped. "
                                    f"Its error:\n{payload}")
-            for rank, worker in enumerate(workers):
-                if rank not in done and worker.exitcode not in (None, 0):
-                    _drain_errors(events, world, resolved)
-                    raise RuntimeError(f"Worker {rank} of {world} ({resolved[rank]}) died (exit code {worker.exitcode}); "
-                                       "the job was stopped. A dissection with checkpoint= resumes from its last "
-                                       "checkpoint, with this or another number of devices.")
-                if rank not in done and now - heard[rank] > timeout:
+            _raise_death(workers, resolved, exclude=None, wait=0.0, done=done)
+            for rank in range(world):
+                if rank not in done and now - heard[rank] > (timeout if ready[rank] else startup):
                     raise TimeoutError(f"Worker {rank} of {world} ({resolved[rank]}) reported nothing for "
                                        f"{timeout:.0f} s; the job was stopped. Raise timeout= for very slow "
                                        "batches.")
@@ -169,17 +171,20 @@ def run_on_devices(fn: Callable, kwargs: dict, devices, timeout: float = 300.0, 
     return result
 
 
-def _drain_errors(events, world, resolved) -> None:
-    """Raise the first error a worker reported before dying, if one is queued."""
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        try:
-            kind, rank, payload = events.get(timeout=0.1)
-        except queue_module.Empty:
+def _raise_death(workers, resolved, exclude, wait: float, done=()) -> None:
+    """Raise if a worker (other than ``exclude``) ended with a failure, waiting up to ``wait`` seconds for one."""
+    deadline = time.monotonic() + wait
+    while True:
+        for rank, worker in enumerate(workers):
+            if rank != exclude and rank not in done and worker.exitcode not in (None, 0):
+                how = f"was killed by signal {-worker.exitcode}" if worker.exitcode < 0 else \
+                    f"exited with code {worker.exitcode}"
+                raise RuntimeError(f"Worker {rank} of {len(workers)} ({resolved[rank]}) {how}; the job was stopped. "
+                                   "A dissection with checkpoint= resumes from its last checkpoint, with this or "
+                                   "another number of devices.")
+        if time.monotonic() >= deadline:
             return
-        if kind == "error":
-            raise RuntimeError(f"Worker {rank} of {world} ({resolved[rank]}) failed; the job was stopped. "
-                               f"Its error:\n{payload}")
+        time.sleep(0.05)
 
 
 def spread(fn: Callable, devices, kwargs: dict, timeout: float, progress) -> object:

@@ -22,7 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..distributed.group import current as current_group
+from ..distributed.merge import gather_objects
 from ..model import Model, feature_layer
+from ..progress import CallbackBar
 from . import regularizers as reg
 from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
 from .maco import MacoImage
@@ -200,7 +203,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
                             snapshot_steps: Iterable[int] = (), progress: bool = True,
                             on_snapshot: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
                             stop: threading.Event | None = None, generator: nn.Module | None = None,
-                            init=None, **overrides) -> AMResult:
+                            init=None, devices=None, timeout: float = 300.0, **overrides) -> AMResult:
     """Synthesize, for every unit, the image that maximizes it.
 
     Images have the model's channel count (``model.channels``): grayscale for a one-channel model, RGB for
@@ -227,7 +230,7 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         batch_size: images per optimization batch (whole units); default: as many as half the free
             memory holds (:func:`auto_batch_size`), halved again on ``torch.OutOfMemoryError``.
         snapshot_steps: steps (0..steps) at which to keep the images.
-        progress: show a progress bar.
+        progress: show a progress bar, or a callable receiving the fraction done.
         on_snapshot: called as ``on_snapshot(step, images, history)`` at every snapshot step with the
             batch's images so far (numpy, [B, C, H, W]) and its objective history ([step, B]); a live view
             uses it. Only snapshot steps copy to the host.
@@ -244,8 +247,23 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             adjacent), in any form :class:`~cnnvis_widgets.images.ImageSource` reads (tensors, arrays, PIL
             images, paths), in [0, 1], read with the model's channels and resized to ``image_size``. Pixel and
             Fourier parameterizations only.
+        devices: spread the units over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
+            ``"all"`` or ``["cpu", "cpu"]``), and gather the images: the same images as one process (seeds are
+            per unit), given the same ``batch_size``. Under ``torchrun`` leave it None: each rank takes its
+            block of the units' batches and every rank ends with all the images.
+        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
+    if devices is not None:
+        if on_snapshot is not None or stop is not None:
+            raise ValueError("on_snapshot= and stop= act in this process; with devices= the work runs in worker "
+                             "processes, so leave them out (or run without devices=).")
+        from ..distributed.launch import spread
+
+        return spread(activation_maximization, devices, dict(
+            model=model, layer=layer, units=units, objective=objective, preset=preset, steps=steps,
+            n_per_unit=n_per_unit, diversity=diversity, seed=seed, image_size=image_size, batch_size=batch_size,
+            snapshot_steps=tuple(snapshot_steps), generator=generator, init=init, **overrides), timeout, progress)
     config = get_preset(preset, **overrides)
     if config.param == "generator" and generator is None:
         if not getattr(model, "name", "").startswith("MiniAlexNet"):
@@ -296,11 +314,22 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
                                                            channels=model.channels) // n_per_unit))
     else:
         per_batch = max(1, int(batch_size) // n_per_unit)
+    group = current_group()
+    if group.distributed:  # every rank cuts the units on the same batch grid: the smallest batch any rank fits
+        per_batch = min(gather_objects(per_batch, group))
+        lo, hi = group.block(len(units), per_batch)
+        all_units, units = units, units[lo:hi]
+        if starts is not None:
+            starts = starts[lo * n_per_unit:hi * n_per_unit]
     chunks: list[dict] = []
     start = 0
-    from tqdm.auto import tqdm
+    if callable(progress):
+        bar = CallbackBar(progress, len(units) * steps)
+    else:
+        from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(units) * steps, disable=not progress, desc="activation maximization", unit="unit-step")
+        bar = tqdm(total=len(units) * steps, disable=not (progress and group.leader), desc="activation maximization",
+                   unit="unit-step")
     try:
         while start < len(units) and not (stop is not None and stop.is_set() and chunks):
             part = units[start:start + per_batch]
@@ -321,6 +350,9 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
         bar.close()
 
     units = units[:sum(len(c["images"]) for c in chunks) // n_per_unit]  # fewer when stopped early
+    if group.distributed:  # every rank's chunks, in rank order: the units in their order
+        chunks = [c for part in gather_objects(chunks, group) for c in part]
+        units = all_units
 
     def join(key):
         return np.concatenate([c[key] for c in chunks], axis=0)
