@@ -18,6 +18,8 @@ import torch
 
 import cnnvis_widgets as cv
 from cnnvis_widgets.distributed import Group
+from cnnvis_widgets.dissection.concepts import ConceptIndex
+from cnnvis_widgets.distributed.cost import dissect_bytes, top_activations_bytes
 from cnnvis_widgets.distributed.merge import rank_order
 
 LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -55,7 +57,8 @@ def test_top_activations_on_two_processes_equal_one(mini, val):
     two = cv.top_activations(mini, images, "conv5", k=9, batch_size=32, devices=TWO, progress=False)
     for field in ("indices", "values", "positions", "boxes", "crops"):
         assert np.array_equal(getattr(one, field), getattr(two, field)), field
-    assert cv.distributed.last_run["devices"] == TWO and cv.distributed.last_run["bytes"] > 0
+    assert cv.distributed.last_run["devices"] == TWO
+    assert cv.distributed.last_run["bytes"] == top_activations_bytes(64, 9, 2)  # the README's cost model
 
 
 def assert_same_dissection(a, b):
@@ -75,8 +78,13 @@ def reference(mini, val):
 def test_dissect_on_two_processes_equals_one(mini, val, reference):
     two = cv.dissect(mini, val, LAYERS, batch_size=48, devices=TWO, progress=False)
     assert_same_dissection(reference, two)
+    concepts = ConceptIndex(val)
+    shapes = {name: (mini.layer(name).units, *mini.layer(name).output_shape[-2:]) for name in LAYERS}
+    expected = dissect_bytes(shapes, len(val), len(concepts), len(concepts.categories), world=2)
+    assert cv.distributed.last_run["bytes"] == expected["total"]  # the README's cost model
     assert reference.layers["conv5"].top_values.shape[1] == 10
-    assert reference.table().equals(two.table())  # the labels and IoUs that follow from the tallies
+    for name in LAYERS:  # the labels and IoUs that follow from the tallies
+        assert reference.table(name).equals(two.table(name))
 
 
 def test_activation_maximization_on_two_processes_equals_one(mini):
