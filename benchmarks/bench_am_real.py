@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=None, help="MACO's crops per step (default: the preset's 6)")
     parser.add_argument("--classes", type=int, default=16, help="the first N of the 16 classes")
     parser.add_argument("--save", type=Path, default=None, help="folder for the images (.npy)")
+    parser.add_argument("--lucent-only", action="store_true", help="only the Lucent comparison")
     args = parser.parse_args()
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     lite2 = at_size(cv.load_model("efficientnet_lite2", device=args.device), args.size)
@@ -78,7 +79,7 @@ def main() -> None:
     print(f"classes: {', '.join(lite2.classes[c] for c in classes)}")
     print(f"Lite2 at {lite2.input_size[1]} px, Lite1 at {lite1.input_size[1]} px")
     print(f"{'preset':>8} {'steps':>6} {'Lite2 p>=0.9':>13} {'Lite1 top-5':>12} {'s / image':>10}")
-    for preset in ("lucid", "maco"):
+    for preset in () if args.lucent_only else ("lucid", "maco"):
         row = class_row(preset, lite2, lite1, classes, args.steps, args.crops, args.save)
         print(f"{preset:>8} {row['steps']:>6} {row['p09']:>13.0%} {row['top5']:>12.0%} {row['per_image']:>10.2f}"
               f"   p: {np.round(row['p'], 2).tolist()}", flush=True)

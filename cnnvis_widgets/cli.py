@@ -1,6 +1,6 @@
 """The ``cnnvis`` command line: the same engines, headless.
 
-``top``, ``dissect`` and ``am`` also run under ``torchrun`` (``torchrun --nproc-per-node 4 -m cnnvis_widgets.cli
+``top``, ``dissect``, ``net2vec`` and ``am`` also run under ``torchrun`` (``torchrun --nproc-per-node 4 -m cnnvis_widgets.cli
 dissect ...``): every rank does its share, the ranks merge exactly and rank 0 writes the files."""
 
 from __future__ import annotations
@@ -161,9 +161,14 @@ def _net2vec(args) -> None:
     from .dissection import net2vec
     from .loading import load_model
 
-    model = load_model(args.model, device="cpu")
-    result = net2vec(model, shapeworld(split=None), args.layer, concepts=args.concepts, epochs=args.epochs,
-                     seed=args.seed)
+    from .distributed.torchrun import joined
+
+    with joined(args.timeout) as (group, device):
+        model = load_model(args.model, device=device)
+        result = net2vec(model, shapeworld(split=None), args.layer, concepts=args.concepts, epochs=args.epochs,
+                         seed=args.seed)
+        if not group.leader:
+            return
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(f"Net2Vec on {model.name} {args.layer} (ShapeWorld train -> val, {args.epochs} epochs): held-out set IoU")
         print(result.table().to_string(index=False))
@@ -261,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="default: every concept in 4+ training and validation images")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    _add_distributed_options(p)
     p.set_defaults(run=_net2vec)
 
     args = parser.parse_args(argv)

@@ -87,6 +87,17 @@ def test_dissect_on_two_processes_equals_one(mini, val, reference):
         assert reference.table(name).equals(two.table(name))
 
 
+def test_net2vec_on_two_processes_equals_one(mini, val):
+    """Masks, thresholds (merged tails of the training half) and features read in shards; same training."""
+    kw = dict(concepts=["red", "tree", "house"], epochs=2, ablation=(4,), feature_batch_size=48, progress=False)
+    one = cv.net2vec(mini, val, "conv5", **kw)
+    two = cv.net2vec(mini, val, "conv5", devices=TWO, **kw)
+    assert one.concepts == two.concepts
+    for field in ("thresholds", "weights", "bias", "set_iou", "single_unit", "single_iou", "train_images"):
+        assert np.array_equal(getattr(one, field), getattr(two, field)), field
+    assert np.array_equal(one.ablation[4], two.ablation[4])
+
+
 def test_activation_maximization_on_two_processes_equals_one(mini):
     kw = dict(units=[4, 0, 7, 2, 9], steps=6, batch_size=2, progress=False)  # 3 batches: 2 on rank 0, 1 on rank 1
     one = cv.activation_maximization(mini, "conv5", **kw)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..distributed.group import current as current_group
+from ..distributed.merge import gather_along, gather_objects, merge_tail
 from ..model import Model, feature_layer
 from ..progress import progress_reporter
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
@@ -111,7 +113,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
             epochs: int = 30, lr: float = 1e-4, momentum: float = 0.9, batch_size: int = 16,
             ablation: Sequence[int] = (1, 2, 4, 8, 16), val_fraction: float = 0.5, min_images: int = 4,
             feature_batch_size: int = 64, seed: int = 0,
-            progress: bool | Callable[[float], None] = True) -> Net2VecResult:
+            progress: bool | Callable[[float], None] = True, devices=None, timeout: float = 300.0) -> Net2VecResult:
     """Learn, per concept, a weighted combination of ``layer``'s binarized units (Fong & Vedaldi 2018).
 
     Args:
@@ -128,8 +130,23 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
         feature_batch_size: images per forward pass while reading features.
         seed: seeds the split, the initialisation and the batch order.
         progress: show a progress bar, or a callable receiving the fraction done.
+        devices: read the dataset's masks and features on these devices, one worker process each (or, under
+            ``torchrun``, on the group's ranks): each rank reads its block of images, the ranks exchange the
+            per-image features, thresholds merge from the gathered tails, and every rank trains the same
+            combinations (the training, on binarized features in memory, is not split). Same result as one
+            process.
+        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
     """
     from ..datasets import Broden
+
+    if devices is not None:
+        from ..distributed.launch import spread
+
+        return spread(net2vec, devices, dict(
+            model=model, dataset=dataset, layer=layer, concepts=concepts, thresholds=thresholds, quantile=quantile,
+            epochs=epochs, lr=lr, momentum=momentum, batch_size=batch_size, ablation=ablation,
+            val_fraction=val_fraction, min_images=min_images, feature_batch_size=feature_batch_size, seed=seed),
+            timeout, progress)
 
     if not isinstance(dataset, Broden):
         raise TypeError(f"net2vec needs a Broden-format dataset with concept masks, got {type(dataset).__name__}; "
@@ -148,11 +165,13 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
     field_ = (tuple(rf.size), tuple(rf.stride), tuple(rf.start)) if rf is not None else None
 
     # -- which concepts ----------------------------------------------------------------------------------------
+    group = current_group()
     cache = CodeCache(dataset, index, seg_size)
     feed = ConceptBatches(dataset, index, None, seg_size, cache if cache.ready else None)
-    writer = cache.writer()
+    writer = cache.writer() if not group.distributed else None  # one process writes the mask cache
     presence = np.zeros((len(dataset), len(index)), dtype=bool)
-    for batch_indices, _, codes, tags, carries in feed.loader(256):
+    mask_lo, mask_hi = group.block(len(dataset), 256)
+    for batch_indices, _, codes, tags, carries in feed.loader(256, indices=range(mask_lo, mask_hi)):
         if writer is not None:
             writer.add(batch_indices, codes, tags, carries)
         for b, i in enumerate(batch_indices.tolist()):
@@ -160,6 +179,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
             presence[i, present[present > 0] - 1] = True
     if writer is not None:
         writer.close()
+    presence = _rows_of_all(torch.from_numpy(presence), mask_lo, mask_hi, group).numpy()
     if concepts is None:
         chosen = [c for c in range(len(index)) if presence[train_idx, c].sum() >= min_images
                   and presence[val_idx, c].sum() >= min_images]
@@ -172,8 +192,11 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
 
     # -- thresholds --------------------------------------------------------------------------------------------
     source = model.image_source(dataset, fit="squash")  # the whole image, as its masks (see dissect)
-    steps_total = len(dataset) + (0 if thresholds is not None else len(train_idx))
-    bar, report = progress_reporter(progress, steps_total + epochs, f"net2vec on {layer}")
+    lo, hi = group.block(len(dataset), feature_batch_size)
+    train_lo, train_hi = group.block(len(train_idx), feature_batch_size)
+    steps_total = hi - lo + (0 if thresholds is not None else train_hi - train_lo)
+    bar, report = progress_reporter(progress if group.leader or callable(progress) else False, steps_total + epochs,
+                                    f"net2vec on {layer}")
     try:
         with model.inference():
             if isinstance(thresholds, DissectionResult):
@@ -183,11 +206,12 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
             else:
                 h, w = info.output_shape[-2:]
                 sketch = TailQuantile(units, quantile, device=device, seed=seed, expected=len(train_idx) * h * w)
-                for start in range(0, len(train_idx), feature_batch_size):
-                    chunk = train_idx[start:start + feature_batch_size]
+                for start in range(train_lo, train_hi, feature_batch_size):
+                    chunk = train_idx[start:min(start + feature_batch_size, train_hi)]
                     forward_layers(model, source.images(chunk).to(device), [layer],
                                    lambda _, out: sketch.add(out.transpose(0, 1).reshape(units, -1)))
                     report(len(chunk))
+                merge_tail(sketch, group)
                 t_k = sketch.result()
             if t_k.shape != (units,):
                 raise ValueError(f"thresholds must have one value per unit of {layer} ({units}), got {tuple(t_k.shape)}.")
@@ -200,7 +224,7 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
             single_inter = torch.zeros(len(dataset), units, n_concepts)  # per image, summed by split later
             single_on = torch.zeros(len(dataset), units)
             feed = ConceptBatches(dataset, index, source, seg_size, cache if cache.ready else None)
-            for batch_indices, images, codes, tags, _ in feed.loader(feature_batch_size):
+            for batch_indices, images, codes, tags, _ in feed.loader(feature_batch_size, indices=range(lo, hi)):
                 captured = []
                 forward_layers(model, images.to(device), [layer], lambda _, out: captured.append(out.float()))
                 acts = captured[0]
@@ -217,6 +241,11 @@ def net2vec(model: Model, dataset, layer: str, concepts: Sequence[str] | None = 
                 single_inter[batch_indices] = torch.bmm(on_f, hit.flatten(2).float().transpose(1, 2)).cpu()
                 report(len(batch_indices))
 
+            if group.distributed:  # every rank gets every image's features and targets
+                binary = _rows_of_all(binary, lo, hi, group)
+                truth_pixels, single_inter, single_on = (_rows_of_all(t, lo, hi, group) for t in
+                                                         (truth_pixels, single_inter, single_on))
+                labels.gather(lo, hi, group)
             present = torch.from_numpy(presence[:, chosen])  # [N, C]
 
             def single_set_iou(split):
@@ -281,6 +310,15 @@ class _Labels:
         self.codes[indices, : codes.shape[1]] = codes.to(torch.int16)
         self.tags[indices, : tags.shape[1]] = tags.to(torch.int16)
 
+    def gather(self, lo: int, hi: int, group) -> None:
+        """Every rank's rows ``[lo, hi)`` (its block of images) to every rank, padded to the widest."""
+        widths = gather_objects((self.codes.shape[1], self.tags.shape[1]), group)
+        codes_width, tags_width = max(w for w, _ in widths), max(w for _, w in widths)
+        self.codes = F.pad(self.codes, (0, 0, 0, 0, 0, codes_width - self.codes.shape[1]))
+        self.tags = F.pad(self.tags, (0, tags_width - self.tags.shape[1]))
+        self.codes = _rows_of_all(self.codes, lo, hi, group)
+        self.tags = _rows_of_all(self.tags, lo, hi, group)
+
     def masks(self, picks: torch.Tensor, concepts: Sequence[int] | None = None) -> torch.Tensor:
         """bool [C, n, sh, sw]: concept ``concepts[c]`` (default: all chosen) on images ``picks[c]``."""
         wanted = self.chosen if concepts is None else self.chosen[list(concepts)]
@@ -288,6 +326,15 @@ class _Labels:
         pixel = (self.codes[picks] == wanted.view(-1, 1, 1, 1, 1)).any(2)
         image = (self.tags[picks] == wanted.view(-1, 1, 1)).any(-1)
         return pixel | image[..., None, None]
+
+
+def _rows_of_all(tensor: torch.Tensor, lo: int, hi: int, group) -> torch.Tensor:
+    """``tensor`` [N, ...] with every rank's block of rows filled in (this rank filled ``[lo, hi)``)."""
+    if not group.distributed:
+        return tensor
+    dtype = tensor.dtype
+    carrier = {torch.bool: torch.uint8, torch.int16: torch.int32}.get(dtype, dtype)  # types gloo sends
+    return torch.cat(gather_along(tensor[lo:hi].to(carrier), group, 0), 0).to(dtype)
 
 
 def _concept_index(index: ConceptIndex, name: str) -> int:

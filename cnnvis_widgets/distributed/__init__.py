@@ -1,8 +1,8 @@
 """Several processes, one result: the engines under ``torch.distributed``.
 
 Under an initialized process group (``torchrun``, or the workers :func:`run_on_devices` starts for an
-engine's ``devices=`` argument), :func:`~cnnvis_widgets.top_activations`, :func:`~cnnvis_widgets.dissect`
-and :func:`~cnnvis_widgets.activation_maximization` each do their rank's share (:mod:`.group`) and merge
+engine's ``devices=`` argument), :func:`~cnnvis_widgets.top_activations`, :func:`~cnnvis_widgets.dissect`,
+:func:`~cnnvis_widgets.net2vec` and :func:`~cnnvis_widgets.activation_maximization` each do their rank's share (:mod:`.group`) and merge
 exactly (:mod:`.merge`): every rank ends with the single process's result.
 """
 
