@@ -117,6 +117,9 @@ def browser_page(viewport=(1280, 1000)):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.errors = errors
+            console: list[str] = []  # the console's error lines (failed loads among them)
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            page.console_errors = console
             yield page
         finally:
             browser.close()

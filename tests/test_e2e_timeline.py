@@ -100,3 +100,5 @@ def test_timeline_in_jupyterlab(tmp_path, artifacts):
         assert colours["background"] < 80 < colours["text"]
         area.screenshot(path=str(artifacts / "timeline-dark.png"))
         assert not page.errors, page.errors
+        revoked = [line for line in page.console_errors if "ERR_FILE_NOT_FOUND" in line]
+        assert not revoked, revoked  # no image loaded from an object URL after it was revoked

@@ -15,8 +15,14 @@ def executed():
     return {}
 
 
+# Notebooks that an end-to-end test runs whole in JupyterLab (where Chromium is there), not twice.
+RUN_IN_JUPYTERLAB = {"07_real_model.ipynb": "test_e2e_real_model.py"}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path, executed):
+    if path.name in RUN_IN_JUPYTERLAB and chromium_available():
+        pytest.skip(f"runs in JupyterLab in {RUN_IN_JUPYTERLAB[path.name]}")
     nb = execute_notebook(path, env={"CNNVIS_SMALL": "1"})
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

@@ -36,3 +36,23 @@ export function createUrlPool() {
     },
   };
 }
+
+/**
+ * Revoke `pool`'s URLs once no image under `root` still loads from them: an
+ * image that is mid-load when its URL is revoked fails (ERR_FILE_NOT_FOUND),
+ * even after it left the page. Call it with the replaced DOM (a node or a list
+ * of nodes) and its pool.
+ */
+export function releaseWhenSettled(roots, pool) {
+  const images = [roots].flat().flatMap((root) => [...(root?.querySelectorAll?.("img") ?? [])]);
+  const pending = images.filter((img) => img.src && !img.complete);
+  if (!pending.length) {
+    pool.revokeAll();
+    return Promise.resolve();
+  }
+  const settled = pending.map((img) => new Promise((resolve) => {
+    img.addEventListener("load", resolve, { once: true });
+    img.addEventListener("error", resolve, { once: true });
+  }));
+  return Promise.all(settled).then(() => pool.revokeAll());
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { clampPage, pageCount, pageLabel, unitRange } from "../lib/paging.js";
 import { formatValue } from "../lib/format.js";
 import { gridColumns } from "../lib/layout.js";
-import { createUrlPool, toBytes } from "../lib/bytes.js";
+import { createUrlPool, releaseWhenSettled, toBytes } from "../lib/bytes.js";
 import { h } from "../lib/dom.js";
 import { normalizeTile } from "../neuron_gallery/tiles.js";
 import { pngBytes, stubObjectUrls } from "./helpers.js";
@@ -108,5 +108,32 @@ describe("normalizeTile", () => {
       am_values: [],
       flags: [],
     });
+  });
+});
+
+describe("releaseWhenSettled", () => {
+  it("revokes a replaced view's URLs only after its images have loaded", async () => {
+    const urls = stubObjectUrls();
+    const pool = createUrlPool();
+    const loading = h("img", { src: pool.add(pngBytes()) });
+    const done = h("img", { src: pool.add(pngBytes()) });
+    Object.defineProperty(loading, "complete", { value: false });
+    Object.defineProperty(done, "complete", { value: true });
+    const old = h("div", {}, [loading, done]);
+    const released = releaseWhenSettled([old, null], pool);
+    await Promise.resolve();
+    expect(urls.revoke).not.toHaveBeenCalled(); // one image still reads its URL
+    loading.dispatchEvent(new Event("load"));
+    await released;
+    expect(urls.revoke).toHaveBeenCalledTimes(2);
+    expect(urls.live.size).toBe(0);
+  });
+
+  it("revokes at once when nothing is loading", async () => {
+    const urls = stubObjectUrls();
+    const pool = createUrlPool();
+    pool.add(pngBytes());
+    await releaseWhenSettled(null, pool);
+    expect(urls.revoke).toHaveBeenCalledTimes(1);
   });
 });

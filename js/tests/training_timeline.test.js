@@ -142,13 +142,21 @@ describe("rendering", () => {
     expect(q(".cnnvis-tl-scrubber").disabled).toBe(true);
   });
 
-  it("rebuilds the grid when the kernel adds an epoch, revoking the old URLs", () => {
+  it("rebuilds the grid when the kernel adds an epoch, revoking the old URLs once their images loaded", async () => {
     const { model, qa } = mount({ epochs: [0, 1], cells: UNITS.flatMap((u) => [0, 1].map((e) => makeCell(u, e))) });
     expect(qa("button.cnnvis-tl-cell")).toHaveLength(4);
     const before = [...urls.live];
+    const replaced = [...qa("img")];
     model.set("epochs", [0, 1, 2]);
+    replaced.push(...qa("img"));
     model.set("cells", UNITS.flatMap((u) => [0, 1, 2].map((e) => makeCell(u, e))));
+    replaced.push(...qa("img").filter((img) => !replaced.includes(img)));
     expect(qa("button.cnnvis-tl-cell")).toHaveLength(6);
+    // the replaced images are still loading (jsdom never finishes): their URLs stay valid
+    expect(before.every((url) => urls.live.has(url))).toBe(true);
+    const current = new Set(qa("img"));
+    for (const img of replaced) if (!current.has(img)) img.dispatchEvent(new Event("load"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
     expect(before.every((url) => !urls.live.has(url))).toBe(true);
     expect(urls.live.size).toBe(12);
   });

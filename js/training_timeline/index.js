@@ -4,7 +4,7 @@
 // (Zeiler & Fergus 2014, Fig. 4). Play advances one epoch per `interval_ms`
 // and stops at the last epoch; pressing Play there starts from the first.
 import { h } from "../lib/dom.js";
-import { createUrlPool } from "../lib/bytes.js";
+import { createUrlPool, releaseWhenSettled } from "../lib/bytes.js";
 import { CSS } from "./style.js";
 import { cellKey, clampIndex, epochLabel, metricsAt, metricsText, prepareCells } from "./data.js";
 import { buildGrid } from "./grid.js";
@@ -12,7 +12,7 @@ import { buildDetail } from "./detail.js";
 import { createPlayer } from "./player.js";
 
 function render({ model, el }) {
-  const pool = createUrlPool();
+  let pool = createUrlPool();
   let prepared = new Map();
   let grid = null;
   let panel = null;
@@ -93,7 +93,8 @@ function render({ model, el }) {
   }
 
   function syncGrid() {
-    pool.revokeAll();
+    const previous = { pool, nodes: [grid?.node, panel] };
+    pool = createUrlPool();
     prepared = prepareCells(model.get("cells"), pool);
     const units = (model.get("units") || []).map(Number);
     grid = buildGrid({
@@ -115,6 +116,8 @@ function render({ model, el }) {
     playButton.disabled = count < 2;
     syncLegend();
     syncCurrent();
+    // the old grid and detail are gone from the page; their URLs go once their images have loaded
+    releaseWhenSettled(previous.nodes, previous.pool);
   }
 
   function syncCurrent() {
