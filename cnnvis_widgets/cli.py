@@ -17,6 +17,43 @@ def _tour(args) -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser, no server needed")
 
 
+def _export(args) -> None:
+    import nbformat
+
+    from .widgets.export import execute_notebook, notebook_to_html
+
+    if not args.notebook.is_file():
+        sys.exit(f"cnnvis export: {args.notebook} is not a file; pass the path of a .ipynb notebook.")
+    if args.execute:
+        nb = execute_notebook(args.notebook, timeout=args.timeout, env={"CNNVIS_SMALL": "1"} if args.small else None)
+    else:
+        nb = nbformat.read(args.notebook, as_version=4)
+        if not nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state"):
+            print(f"note: {args.notebook} holds no saved widget state; its widgets will be missing. Save it from "
+                  "JupyterLab with widget state (Settings > Save Widget State Automatically) or pass --execute.")
+    out = notebook_to_html(nb, args.out or args.notebook.with_suffix(".html"))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); open it in a browser, no server needed")
+
+
+def _cache(args) -> None:
+    from .cache import ResultCache, default_cache
+
+    store = ResultCache(args.dir) if args.dir is not None else default_cache(ignore_switch=True)
+    entries = store.entries()
+    if args.action == "list":
+        if not entries:
+            print(f"no cached results in {store.directory}")
+            return
+        for entry in entries:
+            print(entry.describe())
+        total = sum(e.bytes for e in entries)
+        print(f"{len(entries)} result{'s' * (len(entries) != 1)}, {total / 1e6:.1f} MB of "
+              f"{store.max_bytes / 1e9:.1f} GB, in {store.directory}")
+    else:
+        freed = store.clear()
+        print(f"removed {len(entries)} result{'s' * (len(entries) != 1)} ({freed / 1e6:.1f} MB) from {store.directory}")
+
+
 def _train(args) -> None:
     from .zoo.mini_alexnet_training import TrainingConfig, train_mini_alexnet
 
@@ -190,6 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", action="store_true", help="fewer images (as in CI)")
     p.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     p.set_defaults(run=_tour)
+
+    p = sub.add_parser("export", help="write any notebook as one self-contained HTML page whose widgets work offline")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="default: the notebook's name with .html")
+    p.add_argument("--execute", action="store_true", help="run the notebook first (else: its saved outputs and state)")
+    p.add_argument("--small", action="store_true", help="with --execute: fewer images (CNNVIS_SMALL=1, as in CI)")
+    p.add_argument("--timeout", type=int, default=1200, help="with --execute: seconds per cell")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("cache", help="list or clear the cached results (cv.cache)")
+    p.add_argument("action", choices=["list", "clear"])
+    p.add_argument("--dir", type=Path, default=None, help="a cache folder (default: the configured one)")
+    p.set_defaults(run=_cache)
 
     p = sub.add_parser("train-mini-alexnet", help="regenerate MiniAlexNet's shipped weights deterministically")
     p.add_argument("--out", default=Path(__file__).parent / "zoo" / "weights", type=Path)

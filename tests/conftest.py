@@ -7,6 +7,8 @@ import pytest
 # One cache for the session's generated datasets, unless the caller chose one (make test sets it).
 os.environ.setdefault("CNNVIS_CACHE", str(Path(tempfile.gettempdir()) / "cnnvis-test-cache"))
 os.environ.setdefault("CNNVIS_SMALL", "1")
+# Every test computes what it checks: the result cache is off unless a test turns it on (tests/test_cache.py).
+os.environ["CNNVIS_RESULT_CACHE"] = "off"
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

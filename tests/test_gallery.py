@@ -113,3 +113,73 @@ def test_projections_ride_beside_the_crops(mini, world, results):
     assert len(tile["projections"]) == len(tile["images"]) == 4
     np.testing.assert_array_equal(decode(tile["projections"][2]), top.projections[1, 2])
     assert cv.NeuronGallery(results["conv3"]).tiles[0]["projections"] == []  # computed without projections
+
+
+class CountingImages(torch.utils.data.Dataset):
+    """ShapeWorld images that count their reads and can be held back, to watch a background computation."""
+
+    def __init__(self, world, n):
+        import threading
+
+        self.world, self.n, self.reads, self.gate = world, n, 0, threading.Event()
+        self.gate.set()
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.gate.wait(30)
+        self.reads += 1
+        return self.world[i]
+
+
+def pick_in_view(gallery, layer):
+    """The comm message a layer picked in the view delivers (ipywidgets' set_state)."""
+    gallery.set_state({"layer": layer})
+
+
+def test_a_layer_picked_in_the_view_computes_in_the_background(mini, world):
+    images = CountingImages(world, 64)
+    g = cv.NeuronGallery(mini, dataset=images, layers=["conv1", "conv2"], layer="conv1", k=2, page_size=4)
+    shown = [t["unit"] for t in g.tiles]
+    images.gate.clear()  # hold the images: the computation cannot finish yet
+    pick_in_view(g, "conv2")
+    assert g.computing and g.status.startswith("computing top activations of conv2")  # returned at once
+    assert g.unit_count == 32 and [t["unit"] for t in g.tiles] == shown  # still showing conv1
+    images.gate.set()
+    g.wait(60)
+    assert not g.computing and g.layer == "conv2" and g.unit_count == 64 and g.status == ""
+    direct = cv.top_activations(mini, images, "conv2", k=2, progress=False)
+    assert g.tiles[1]["image_indices"] == direct.indices[1].tolist()
+
+
+def test_cancel_stops_within_one_batch_and_returns_to_the_shown_layer(mini, world):
+    images = CountingImages(world, 640)
+    g = cv.NeuronGallery(mini, dataset=images, layers=["conv1", "conv3"], layer="conv1", k=2, page_size=4)
+    reads_before = images.reads
+    g.observe(lambda change: change["new"] > 0.1 and g.cancel(), names="progress")  # Cancel at the 2nd batch
+    pick_in_view(g, "conv3")
+    g.wait(60)
+    scanned = images.reads - reads_before
+    assert 64 < scanned <= 3 * 64, scanned  # stopped after the batch that was running, far from all 640
+    assert g.layer == "conv1" and g.unit_count == 32 and not g.computing
+    assert g.status.startswith("Cancelled conv3 at ")
+    assert g._results.keys() == {"conv1"}
+
+
+def test_a_failing_background_computation_is_reported(mini, world):
+    class Broken(CountingImages):
+        broken = False
+
+        def __getitem__(self, i):
+            if self.broken and i >= 40:
+                raise OSError(f"image {i} cannot be read")
+            return super().__getitem__(i)
+
+    images = Broken(world, 64)
+    g = cv.NeuronGallery(mini, dataset=images, layers=["conv1", "conv2"], layer="conv1", k=2)
+    images.broken = True
+    pick_in_view(g, "conv2")
+    with pytest.raises(OSError, match="image 40 cannot be read"):
+        g.wait(60)
+    assert "Could not compute conv2" in g.status and g.layer == "conv1" and not g.computing

@@ -12,6 +12,8 @@ placed by a seeded generator, resized to one size. It holds the photos (a few MB
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Sequence
 
 import numpy as np
@@ -91,6 +93,13 @@ class PhotoCrops(torch.utils.data.Dataset):
         crop = self._photos[index][:, top:top + side, left:left + side].float().div(255)
         return F.interpolate(crop[None], size=(self.size, self.size), mode="bilinear", antialias=True,
                              align_corners=False)[0].clamp(0, 1)
+
+    def cache_fingerprint(self) -> str:
+        """The photos' pixels, the crop boxes and the size (for :mod:`cnnvis_widgets.cache`)."""
+        h = hashlib.sha256(f"{self.size} {self.boxes}".encode())
+        for image in self._photos:
+            h.update(image.numpy().tobytes())
+        return h.hexdigest()[:20]
 
     def tensor(self) -> torch.Tensor:
         """Every crop as one tensor [N, 3, size, size]."""

@@ -10,6 +10,7 @@ Fig. 2) and the top-image panels of Bau et al. 2017 (Network Dissection).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cache.results import Slot, slot
 from ..distributed.group import current as current_group
 from ..distributed.merge import merge_ranked
 from ..images import ImageSource
@@ -28,6 +30,9 @@ from ..resizing import ResizePolicy
 from .filter_pictures import filter_images
 from .projection import deconvnet, display_projection
 from .rules import RULES
+
+
+KEEP_EVERY_S = 30.0  # seconds between saves of an unfinished scan's running top-k (with a cache)
 
 
 @dataclass
@@ -127,10 +132,10 @@ def _merge_top_k(top_values, top_indices, top_positions, values, indices, positi
             torch.cat([top_positions, positions], 1).gather(1, order))
 
 
-@torch.no_grad()
 def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: int = 64, crop_size: int = 64,
                     num_workers: int = 0, progress: bool | Callable[[float], None] = True,
-                    projections: str | None = None, devices=None, timeout: float = 300.0) -> TopActivations:
+                    projections: str | None = None, devices=None, timeout: float = 300.0,
+                    cache=None) -> TopActivations:
     """For every unit of ``layer``, the ``k`` images of ``dataset`` where it fires most.
 
     A unit's response to an image is its maximum over spatial positions (Zeiler & Fergus 2014 §2.1 show
@@ -153,13 +158,33 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
             ``"all"`` or ``["cpu", "cpu"]``; :func:`~cnnvis_widgets.distributed.run_on_devices`), with the same
             result. Under ``torchrun`` leave it None: each rank scans its shard and the ranks merge.
         timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+        cache: look the call up in the result cache (:mod:`cnnvis_widgets.cache`) and store what it computes:
+            None (the configured cache), True, False, or a folder. An interrupted scan (an error, a cancel,
+            a kernel interrupt) keeps the running top-k there and the next identical call resumes from it.
     """
+    feature_layer(model, layer, "top_activations")  # a wrong layer name fails before any fingerprinting
+    settings = {"layer": layer, "k": k, "crop_size": crop_size, "projections": projections}
+    place = slot("top_activations", model, dataset, settings, cache)
+    if place is not None:
+        hit = place.load(TopActivations)
+        if hit is not None:
+            return hit
     if devices is not None:
         from ..distributed.launch import spread
 
-        return spread(top_activations, devices, dict(
+        result = spread(top_activations, devices, dict(
             model=model, dataset=dataset, layer=layer, k=k, batch_size=batch_size, crop_size=crop_size,
-            num_workers=num_workers, projections=projections), timeout, progress)
+            num_workers=num_workers, projections=projections, cache=False), timeout, progress)
+    else:
+        result = _scan(model, dataset, layer, k, batch_size, crop_size, num_workers, progress, projections, place)
+    if place is not None:
+        place.save(result)
+    return result
+
+
+@torch.no_grad()
+def _scan(model: Model, dataset, layer: str, k: int, batch_size: int, crop_size: int, num_workers: int, progress,
+          projections: str | None, place: Slot | None) -> TopActivations:
     info = feature_layer(model, layer, "top_activations")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
@@ -177,12 +202,26 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
     width = info.output_shape[-1] if info.spatial else 1
     group = current_group()
     lo, hi = group.block(n, batch_size)
+    done = lo
+    partial = place.load_partial() if place is not None else None
+    if partial is not None and partial[0].get("range") == [lo, hi] and partial[0].get("k") == k_eff:
+        done = int(partial[0]["done"])
+        top_values, top_indices, top_positions = (partial[1][name].to(device) for name in ("values", "indices",
+                                                                                          "positions"))
     bar, report = progress_reporter(progress if group.leader or callable(progress) else False, hi - lo,
                                     f"top activations of {layer}")
+    report(done - lo)
     captured: list[torch.Tensor] = []
+    last_kept = time.monotonic()
+
+    def keep() -> None:  # what the scan has finished, for the next identical call
+        if place is not None and done > lo:
+            place.save_partial({"range": [lo, hi], "k": k_eff, "done": done},
+                               {"values": top_values, "indices": top_indices, "positions": top_positions})
+
     try:
         with model.inference():
-            for start, batch in source.batches(batch_size, num_workers, lo, hi):
+            for start, batch in source.batches(batch_size, num_workers, done, hi):
                 captured.clear()
                 run_until(model, batch.to(device, non_blocking=True), layer,
                           lambda out: captured.append(out.flatten(2).max(2) if out.ndim == 4 else (out, None)))
@@ -192,7 +231,14 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
                 indices = torch.arange(start, start + b, device=device).expand(units, b)
                 top_values, top_indices, top_positions = _merge_top_k(
                     top_values, top_indices, top_positions, values.float().T, indices, positions, k_eff)
+                done = start + b
+                if place is not None and time.monotonic() - last_kept > KEEP_EVERY_S:
+                    keep()
+                    last_kept = time.monotonic()
                 report(b)
+    except BaseException:
+        keep()
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -27,6 +27,8 @@ from ..distributed.merge import gather_objects
 from ..model import Model, feature_layer
 from ..progress import CallbackBar
 from . import regularizers as reg
+from .arguments import check_units, init_images
+from .caching import am_cache_slot
 from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
 from .maco import MacoImage
 from .parameterizations import FourierImage, GeneratorImage, PixelImage
@@ -167,43 +169,13 @@ def auto_batch_size(net: nn.Module, normalize, in_size, device, budget: float = 
     return max(1, int(budget * free_memory(device) // per_image))
 
 
-def _init_images(init, n_units: int, n: int, size: tuple[int, int], channels: int = 3, fit="squash") -> torch.Tensor:
-    """``init`` (see :func:`activation_maximization`) as [n_units * n, C, H, W] at ``size``, on the CPU."""
-    from ..images import ImageSource
-
-    if isinstance(init, (torch.Tensor, np.ndarray)) and init.ndim == 5:  # [units, n, C, H, W]
-        init = init.reshape(-1, *init.shape[2:])
-    source = ImageSource(init, size, channels=channels, fit=fit)
-    images = source.images(range(len(source)))
-    if len(images) == 1:
-        return images.expand(n_units * n, -1, -1, -1)
-    if len(images) == n_units:
-        return images.repeat_interleave(n, 0)
-    if len(images) == n_units * n:
-        return images
-    raise ValueError(f"init has {len(images)} images; give one image, one per unit ({n_units}), or one per "
-                     f"optimized image ({n_units * n} = units x n_per_unit).")
-
-
-def _check_units(units, count: int, what: str) -> np.ndarray:
-    if units is None:
-        return np.arange(count)
-    arr = np.atleast_1d(np.asarray(units if not isinstance(units, range) else list(units)))
-    if arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"units must be integers in 0..{count - 1} ({what}), got {units!r}.")
-    bad = arr[(arr < 0) | (arr >= count)]
-    if bad.size:
-        raise ValueError(f"Unit {int(bad[0])} is out of range: {what} has {count} units, numbered 0..{count - 1}.")
-    return arr.astype(np.int64)
-
-
 def activation_maximization(model: Model, layer: str | None, units=None, objective="channel", preset="lucid",
                             steps: int | None = None, n_per_unit: int = 1, diversity: float = 0.0, seed: int = 0,
                             image_size: int | tuple[int, int] | None = None, batch_size: int | None = None,
                             snapshot_steps: Iterable[int] = (), progress: bool = True,
                             on_snapshot: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
                             stop: threading.Event | None = None, generator: nn.Module | None = None,
-                            init=None, devices=None, timeout: float = 300.0, **overrides) -> AMResult:
+                            init=None, devices=None, timeout: float = 300.0, cache=None, **overrides) -> AMResult:
     """Synthesize, for every unit, the image that maximizes it.
 
     Images have the model's channel count (``model.channels``): grayscale for a one-channel model, RGB for
@@ -252,18 +224,40 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             per unit), given the same ``batch_size``. Under ``torchrun`` leave it None: each rank takes its
             block of the units' batches and every rank ends with all the images.
         timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+        cache: look the call up in the result cache (:mod:`cnnvis_widgets.cache`) and store what it computes:
+            None (the configured cache), True, False, or a folder. Live runs (``on_snapshot`` or ``stop``) and
+            callable objectives or ``AMConfig`` presets are not cached.
         overrides: fields of :class:`~.presets.AMConfig`, e.g. ``lr=0.02``, ``transforms=False``, ``tv=1e-2``.
     """
+    snapshot_steps = tuple(snapshot_steps)
+    place = None
+    if on_snapshot is None and stop is None:
+        place = am_cache_slot(model, layer, units, objective, preset, steps, n_per_unit, diversity, seed, image_size,
+                            batch_size, snapshot_steps, generator, init, overrides, cache)
+        hit = place.load(AMResult) if place is not None else None
+        if hit is not None:
+            return hit
     if devices is not None:
         if on_snapshot is not None or stop is not None:
             raise ValueError("on_snapshot= and stop= act in this process; with devices= the work runs in worker "
                              "processes, so leave them out (or run without devices=).")
         from ..distributed.launch import spread
 
-        return spread(activation_maximization, devices, dict(
+        result = spread(activation_maximization, devices, dict(
             model=model, layer=layer, units=units, objective=objective, preset=preset, steps=steps,
             n_per_unit=n_per_unit, diversity=diversity, seed=seed, image_size=image_size, batch_size=batch_size,
-            snapshot_steps=tuple(snapshot_steps), generator=generator, init=init, **overrides), timeout, progress)
+            snapshot_steps=snapshot_steps, generator=generator, init=init, cache=False, **overrides), timeout,
+            progress)
+    else:
+        result = _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diversity, seed, image_size,
+                             batch_size, snapshot_steps, progress, on_snapshot, stop, generator, init, overrides)
+    if place is not None:
+        place.save(result)
+    return result
+
+
+def _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diversity, seed, image_size, batch_size,
+                snapshot_steps, progress, on_snapshot, stop, generator, init, overrides) -> AMResult:
     config = get_preset(preset, **overrides)
     if config.param == "generator" and generator is None:
         if not getattr(model, "name", "").startswith("MiniAlexNet"):
@@ -306,8 +300,8 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
     with _Capture(net, [target_key]) as probe, torch.no_grad():
         shape = probe(normalize(torch.full((1, model.channels, *in_size), 0.5, device=device)))[target_key].shape
     what = f"layer {layer!r}" if layer is not None else "the model's output"
-    units = _check_units(units, shape[1], what)
-    starts = _init_images(init, len(units), n_per_unit, size, model.channels, model.fit) if init is not None else None
+    units = check_units(units, shape[1], what)
+    starts = init_images(init, len(units), n_per_unit, size, model.channels, model.fit) if init is not None else None
 
     if batch_size is None:
         per_batch = max(1, min(len(units), auto_batch_size(net, normalize, in_size, device,

@@ -2,11 +2,16 @@
 
 The widget renders only; the kernel side here turns results into PNG bytes one page at a time (sent as
 binary buffers) and, when it was given a model and images, computes a layer's top activations the first
-time the user picks it, with a progress bar.
+time it is shown, with a progress bar. A layer picked in the view is computed in a background thread, so
+the kernel keeps running other cells, and the view's Cancel button stops it after the current batch; with
+the result cache on (:mod:`cnnvis_widgets.cache`), what it had scanned is kept and picking the layer again
+resumes from there. Layers set from Python (``gallery.layer = "conv2"``, the first layer at construction)
+are computed in the calling cell, as any Python call.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Mapping, Sequence
 
 import anywidget
@@ -57,6 +62,7 @@ class NeuronGallery(anywidget.AnyWidget):
     detail = traitlets.Dict().tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     progress = traitlets.Float(-1.0).tag(sync=True)
+    computing = traitlets.Bool(False).tag(sync=True)  # a layer is being computed in the background (Cancel shows)
 
     def __init__(self, source, dataset=None, layers: Sequence[str] | None = None, layer: str | None = None,
                  k: int = 9, page_size: int = 24, tile_size: int = 40, title: str | None = None, am=None,
@@ -67,6 +73,10 @@ class NeuronGallery(anywidget.AnyWidget):
         self._dataset = dataset
         self._k = k
         self._projections = projections
+        self._worker: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._shown_layer: str | None = None
         if isinstance(source, FilterDiagnostics):
             source = {source.layer: source.top_first, source.second_layer: source.top_second}
         if isinstance(source, Model):
@@ -99,6 +109,7 @@ class NeuronGallery(anywidget.AnyWidget):
         self.observe(self._on_layer, names="layer")
         self.observe(self._on_page, names=["page", "page_size"])
         self.observe(self._on_select, names="selected_unit")
+        self.on_msg(self._on_message)
         self.layer = first
 
     # -- data for the view --------------------------------------------------------------------------------
@@ -107,12 +118,20 @@ class NeuronGallery(anywidget.AnyWidget):
         """The result shown now."""
         return self._results.get(self.layer)
 
-    def _compute(self, layer: str) -> TopActivations:
+    def _compute(self, layer: str, cancel: threading.Event | None = None) -> TopActivations:
         self.status = f"computing top activations of {layer}…"
         self.progress = 0.0
+
+        def report(fraction: float) -> None:
+            self.progress = round(fraction, 3)
+            if cancel is not None and cancel.is_set():
+                raise ComputationCancelled(layer, fraction)
+
         try:
             result = top_activations(self._model, self._dataset, layer, k=self._k, projections=self._projections,
-                                     progress=lambda f: setattr(self, "progress", round(f, 3)))
+                                     progress=report)
+        except ComputationCancelled:
+            raise
         except Exception as err:
             self.status = f"Could not compute {layer}: {err}"
             raise
@@ -120,6 +139,57 @@ class NeuronGallery(anywidget.AnyWidget):
             self.progress = -1.0
         self.status = ""
         return result
+
+    def wait(self, timeout: float | None = None) -> "NeuronGallery":
+        """Wait for a layer computing in the background; re-raises its error, if it failed."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            if worker.is_alive():
+                raise TimeoutError(f"The gallery is still computing {self.layer!r} after {timeout} s.")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self
+
+    def cancel(self) -> None:
+        """Stop a layer computing in the background after its current batch (the view's Cancel button)."""
+        self._cancel.set()
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            self.cancel()
+
+    def _in_background(self, layer: str) -> None:
+        """Compute ``layer`` in a thread; show it when done, unless another layer was picked meanwhile."""
+        self.cancel()
+        if self._worker is not None:
+            self._worker.join()  # the previous computation ends after its current batch
+        self._cancel = cancel = threading.Event()
+        self._error = None
+        self.computing = True
+
+        def work() -> None:
+            try:
+                self._results[layer] = self._compute(layer, cancel)
+            except ComputationCancelled as stop:
+                kept = " (what was scanned is kept: pick it again to resume)" if _caching() else ""
+                self.status = f"Cancelled {layer} at {stop.fraction:.0%}{kept}."
+                if self.layer == layer and self._shown_layer is not None:
+                    self.layer = self._shown_layer  # back to what the grid shows
+                return
+            except BaseException as err:  # shown in the status line; wait() re-raises it
+                self._error = err
+                if self.layer == layer and self._shown_layer is not None:
+                    self.layer = self._shown_layer
+                return
+            finally:
+                self.computing = False
+            if self.layer == layer:
+                self._show_layer()
+
+        self._worker = threading.Thread(target=work, name=f"cnnvis-gallery-{layer}", daemon=True)
+        self._worker.start()
 
     def _units(self) -> list[int]:
         """The units of the current layer, in tile order."""
@@ -129,7 +199,14 @@ class NeuronGallery(anywidget.AnyWidget):
 
     def _on_layer(self, change=None) -> None:
         if self.layer not in self._results and self.layer not in self._am:
+            if "layer" in self._property_lock:  # picked in the view: never block the kernel
+                self._in_background(self.layer)
+                return
             self._results[self.layer] = self._compute(self.layer)
+        self._show_layer()
+
+    def _show_layer(self) -> None:
+        self._shown_layer = self.layer
         self.selected_unit = -1
         self.detail = {}
         with self.hold_sync():
@@ -192,6 +269,20 @@ class NeuronGallery(anywidget.AnyWidget):
         if any(not source.seen_box(i).whole for i in indices):
             legend += f" Blue: the part the model saw (fit={result.fit.fit!r}); the rest is dimmed."
         self.detail = {"unit": unit, "context": context, "legend": legend}
+
+
+class ComputationCancelled(Exception):
+    """A layer's computation was stopped by the view's Cancel button (or :meth:`NeuronGallery.cancel`)."""
+
+    def __init__(self, layer: str, fraction: float):
+        super().__init__(f"computing {layer} was cancelled at {fraction:.0%}")
+        self.layer, self.fraction = layer, fraction
+
+
+def _caching() -> bool:
+    from ..cache import default_cache
+
+    return default_cache() is not None
 
 
 RECEPTIVE_FIELD_COLOUR = (255, 0, 255)

@@ -16,7 +16,7 @@ export const NO_KERNEL_NOTES = {
 };
 
 // Traits only the kernel changes; a change to any of them answers a pending request.
-const KERNEL_TRAITS = ["tiles", "unit_count", "status", "progress", "detail", "layers"];
+const KERNEL_TRAITS = ["tiles", "unit_count", "status", "progress", "computing", "detail", "layers"];
 
 function render({ model, el }) {
   const tilePool = createUrlPool();
@@ -38,12 +38,14 @@ function render({ model, el }) {
   const next = h("button", { type: "button", className: "cnnvis-next", text: "next ›", "aria-label": "Next page" });
   const progress = h("progress", { className: "cnnvis-progress", max: "1", hidden: true });
   const status = h("span", { className: "cnnvis-status", role: "status" });
+  // Shown while the kernel computes a layer in the background; stops it after the current batch.
+  const cancel = h("button", { type: "button", className: "cnnvis-cancel", text: "Cancel", hidden: true });
   const grid = h("div", { className: "cnnvis-grid" });
   const root = h("div", { className: "cnnvis-gallery", "data-lm-suppress-shortcuts": "true" }, [
     h("style", { text: CSS }),
     title,
     h("div", { className: "cnnvis-toolbar" }, [layerSelect, prev, pageText, next]),
-    h("div", { className: "cnnvis-statusbar" }, [progress, status]),
+    h("div", { className: "cnnvis-statusbar" }, [progress, status, cancel]),
     grid,
   ]);
 
@@ -82,6 +84,7 @@ function render({ model, el }) {
     progress.hidden = !busy;
     if (busy) progress.value = value;
     status.textContent = note || model.get("status") || "";
+    cancel.hidden = !model.get("computing");
   }
 
   function syncControls() {
@@ -181,6 +184,10 @@ function render({ model, el }) {
   prev.addEventListener("click", () => request("page", "page", clampPage(shownPage() - 1, totalPages())));
   next.addEventListener("click", () => request("page", "page", clampPage(shownPage() + 1, totalPages())));
   layerSelect.addEventListener("change", () => request("layer", "layer", layerSelect.value));
+  cancel.addEventListener("click", () => {
+    cancel.disabled = true;
+    model.send({ type: "cancel" });
+  });
   root.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || !panel) return;
     event.preventDefault();
@@ -205,6 +212,10 @@ function render({ model, el }) {
     tile_size: syncTileSize,
     status: syncStatus,
     progress: syncStatus,
+    computing: () => {
+      cancel.disabled = false;
+      syncStatus();
+    },
     selected_unit: () => {
       syncSelection();
       syncDetail();

@@ -21,6 +21,7 @@ export function fakeModel(initial) {
   const listeners = new Map();
   const model = {
     saves: [],
+    sent: [],
     get: (name) => state[name],
     set(name, value) {
       if (Object.is(state[name], value)) return;
@@ -36,6 +37,9 @@ export function fakeModel(initial) {
     },
     save_changes() {
       model.saves.push({ ...state });
+    },
+    send(content) {
+      model.sent.push(content);
     },
     listenerCount: () => [...listeners.values()].reduce((n, set) => n + set.size, 0),
   };

@@ -16,6 +16,7 @@ function defaults(overrides = {}) {
     detail: null,
     status: "",
     progress: -1,
+    computing: false,
     ...overrides,
   };
 }
@@ -328,6 +329,35 @@ describe("status and progress", () => {
     expect(bar.hidden).toBe(false);
     model.set("progress", -1);
     expect(bar.hidden).toBe(true);
+  });
+});
+
+describe("cancelling a background computation", () => {
+  it("shows Cancel only while the kernel computes, and sends one cancel message", () => {
+    const { q, model } = mount();
+    const button = q("button.cnnvis-cancel");
+    expect(button.hidden).toBe(true);
+    model.set("computing", true);
+    expect(button.hidden).toBe(false);
+    button.click();
+    expect(model.sent).toEqual([{ type: "cancel" }]);
+    expect(button.disabled).toBe(true);
+    model.set("computing", false);
+    expect(button.hidden).toBe(true);
+    model.set("computing", true);
+    expect(button.disabled).toBe(false);
+  });
+
+  it("a background computation answers a layer request: no 'needs a kernel' note", () => {
+    vi.useFakeTimers();
+    const { q, model } = mount();
+    const select = q("select.cnnvis-layer");
+    select.value = "conv5";
+    select.dispatchEvent(new Event("change"));
+    model.set("computing", true);
+    vi.advanceTimersByTime(KERNEL_TIMEOUT_MS + 1);
+    expect(q(".cnnvis-status").textContent).toBe("");
+    expect(select.value).toBe("conv5");
   });
 });
 

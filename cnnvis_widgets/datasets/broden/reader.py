@@ -8,6 +8,7 @@ names the file and the 1-based line (the header is line 1).
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import os
 import re
@@ -191,6 +192,17 @@ class Broden(Dataset):
     def __repr__(self) -> str:
         return (f"Broden(root={str(self.root)!r}, split={self.split!r}, images={len(self)}, "
                 f"categories={self.categories}, labels={len(self.labels)})")
+
+    def cache_fingerprint(self) -> str:
+        """What a result computed on these images depends on: the CSV files, the split, the image size and each
+        selected image file's size and modification time (for :mod:`cnnvis_widgets.cache`)."""
+        h = hashlib.sha256(f"{self.split} {self.image_size}".encode())
+        for name in ("index.csv", "label.csv", "category.csv"):
+            h.update((self.root / name).read_bytes())
+        for row in self._rows:
+            stat = (self.images_dir / row.image).stat()
+            h.update(f"{row.image} {stat.st_size} {stat.st_mtime_ns}".encode())
+        return h.hexdigest()[:20]
 
     def label(self, number: int) -> Label:
         """The :class:`Label` with this number (KeyError if there is none)."""
