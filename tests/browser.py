@@ -107,7 +107,10 @@ def chromium_available() -> bool:
 
 
 @contextlib.contextmanager
-def browser_page(viewport=(1280, 1000)):
+def browser_page(viewport=(1280, 1000), console_errors_allowed: bool = False):
+    """A headless Chromium page; ``page.errors`` collects uncaught errors and ``page.console_errors`` the
+    console's error lines. Unless ``console_errors_allowed``, a test that ends without an exception fails if
+    the console logged an error (a failed load, a widget's error)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -121,6 +124,8 @@ def browser_page(viewport=(1280, 1000)):
             page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             page.console_errors = console
             yield page
+            if not console_errors_allowed:
+                assert not console, f"the browser console logged errors: {console}"
         finally:
             browser.close()
 

@@ -23,7 +23,7 @@ CELLS = [
     "images = Slow(cv.datasets.shapeworld(split='val'))\n"
     "model = cv.load_model('mini_alexnet')\n"
     "gallery = cv.NeuronGallery(model, dataset=images, layers=['conv1', 'conv5'], layer='conv1', k=3, page_size=8)\n"
-    "images.delay = 0.01  # from now on a layer takes about 20 s\n"
+    "images.delay = 0.02  # from now on a layer takes about 40 s\n"
     "gallery",
 ]
 
@@ -45,7 +45,8 @@ def test_a_background_layer_leaves_the_kernel_free_and_cancel_stops_it(tmp_path,
         start = time.monotonic()
         other = kernel_json(page, "print(json.dumps({'computing': gallery.computing, 'reads': images.reads,"
                                   " 'answer': sum(range(10))}))")
-        assert time.monotonic() - start < 5 and other["answer"] == 45 and other["computing"]
+        took = time.monotonic() - start
+        assert other["answer"] == 45 and other["computing"] and took < 20, (other, took)  # it ran meanwhile
         gallery.screenshot(path=str(artifacts / "gallery-background-computing.png"))
 
         cancel.click()
