@@ -14,7 +14,7 @@ The package flows one way: the ground floor (:mod:`.model`, :mod:`.loading`, :mo
 :mod:`.deconv`, :mod:`.inversion`, :mod:`.dissection`), whose results :mod:`.widgets` shows.
 """
 
-from . import datasets, deconv, dissection, images, inversion, optvis, widgets, zoo
+from . import cache, datasets, deconv, dissection, images, inversion, optvis, widgets, zoo
 from .deconv import RULES as deconvnet_rules
 from .deconv import (FilterDiagnostics, Projections, TopActivations, TrainingMonitor, TrainingRecord, deconvnet,
                      filter_diagnostics, filter_images, top_activations)

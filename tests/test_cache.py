@@ -111,6 +111,23 @@ def test_activation_maximization_is_cached_by_its_settings(mini, tmp_path):
     assert len(ResultCache(tmp_path).entries()) == 2
 
 
+def test_an_interrupted_activation_maximization_resumes_after_its_finished_units(mini, tmp_path):
+    args = dict(units=[0, 1, 2, 3], steps=8, image_size=32, batch_size=2, cache=tmp_path)
+
+    def interrupt_in_second_batch(fraction):
+        if fraction > 0.6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cv.activation_maximization(mini, "conv4", progress=interrupt_in_second_batch, **args)
+    seen = []
+    resumed = cv.activation_maximization(mini, "conv4", progress=seen.append, **args)
+    assert seen[0] == pytest.approx(0.5) and len(seen) == 1 + 8  # units 0, 1 kept; only 2, 3 optimized
+    alone = cv.activation_maximization(mini, "conv4", progress=False, **{**args, "cache": False})
+    np.testing.assert_array_equal(resumed.images, alone.images)
+    np.testing.assert_array_equal(resumed.history, alone.history)
+
+
 def test_the_size_limit_evicts_the_least_recently_used(mini, images, tmp_path):
     store = ResultCache(tmp_path, max_bytes="1GB")
     for layer in ("conv1", "conv2", "conv3"):
@@ -186,3 +203,15 @@ def test_results_survive_a_restart_and_the_cli_manages_them(tmp_path):
     cleared = run("-m", "cnnvis_widgets.cli", "cache", "clear")
     assert cleared.returncode == 0 and "removed 1 result" in cleared.stdout
     assert "no cached results" in run("-m", "cnnvis_widgets.cli", "cache", "list").stdout
+
+
+def test_a_dissection_is_cached_by_its_settings(mini, world, tmp_path):
+    first, cold = timed(lambda: cv.dissect(mini, world, ["conv2"], progress=False, result_cache=tmp_path))
+    second, warm = timed(lambda: cv.dissect(mini, world, ["conv2"], progress=False, result_cache=tmp_path))
+    a, b = first.layers["conv2"], second.layers["conv2"]
+    for name in ("thresholds", "intersection", "unit_pixels", "top_indices"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert second.dataset is world and cold >= 10 * warm, (cold, warm)
+    assert first.detectors("conv2") == second.detectors("conv2")
+    cv.dissect(mini, world, ["conv2"], iou_threshold=0.05, progress=False, result_cache=tmp_path)
+    assert len(ResultCache(tmp_path).entries()) == 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .fingerprints import dataset_fingerprint, digest, model_fingerprint
 from .store import DEFAULT_MAX_BYTES, ResultCache
@@ -158,17 +158,4 @@ def slot(engine: str, model, images, settings: dict, cache=None) -> Slot | None:
     return Slot(store, key, description)
 
 
-def cached(engine: str, kind, model, images, settings: dict, cache, compute: Callable[[Slot | None], Any]):
-    """``compute(slot)``'s result, served from the cache when it holds one for these arguments."""
-    place = slot(engine, model, images, settings, cache)
-    if place is not None:
-        hit = place.load(kind)
-        if hit is not None:
-            return hit
-    result = compute(place)
-    if place is not None:
-        place.save(result)
-    return result
-
-
-__all__ = ["RESULTS_FORMAT", "Slot", "cached", "configure", "default_cache", "resolve", "slot"]
+__all__ = ["RESULTS_FORMAT", "Slot", "configure", "default_cache", "resolve", "slot"]

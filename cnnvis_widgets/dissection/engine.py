@@ -15,8 +15,6 @@ Memory is bounded by the batch and the tallies ([units, concepts]) whatever the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,12 +22,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
+from ..cache.results import slot
 from ..distributed.group import current as current_group
 from ..distributed.merge import merge_ranked, merge_tail, rank_order, sum_counts
 from ..model import HookSet, Model, StopForward, feature_layer
 from ..progress import progress_reporter
+from .checkpoint import Checkpoint, run_key
 from .concepts import CodeCache, ConceptBatches, ConceptIndex
 from .quantile import TailQuantile
 from .result import UPSAMPLE_MODES, DissectionResult, LayerDissection, upsample_maps
@@ -115,46 +114,13 @@ class _ImageSpill:
         self.path.unlink(missing_ok=True)
 
 
-class _Checkpoint:
-    """Tallies saved atomically to ``folder/dissection-<key>.safetensors`` as a run goes."""
-
-    def __init__(self, folder: str | os.PathLike | None, key: str):
-        self.path = Path(folder) / f"dissection-{key}.safetensors" if folder is not None else None
-
-    def load(self) -> tuple[dict, dict] | None:
-        if self.path is None or not self.path.is_file():
-            return None
-        from safetensors import safe_open
-
-        with safe_open(str(self.path), framework="pt") as f:
-            meta = json.loads(f.metadata()["state"])
-        return meta, load_file(str(self.path))
-
-    def save(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name, dir=self.path.parent)
-        os.close(fd)
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp,
-                  metadata={"state": json.dumps(meta)})
-        os.replace(tmp, self.path)
-
-
-def _run_key(model: Model, broden, layers, options: dict) -> str:
-    h = hashlib.sha256(model.fingerprint().encode())
-    h.update(json.dumps([str(broden.root), broden.split, len(broden), list(layers), options], sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
-@torch.no_grad()
 def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float = 0.005,
             iou_threshold: float = 0.04, batch_size: int = 64, upsample: str = "bilinear",
             threshold_on: str = "raw", exact_quantile: bool = False, quantile_capacity: int = 1 << 15,
             top_k: int = 10, num_workers: int = 0, checkpoint: str | os.PathLike | None = None,
             checkpoint_every: int = 20, cache: bool | str | os.PathLike = True,
             progress: bool | Callable[[float], None] = True, seed: int = 0, devices=None,
-            timeout: float = 300.0) -> DissectionResult:
+            timeout: float = 300.0, result_cache=None) -> DissectionResult:
     """Dissect every unit of ``layers`` on a Broden-format ``dataset`` (Bau et al. 2017).
 
     Args:
@@ -188,17 +154,43 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
             thresholds from the gathered tails, exact while no rank subsamples). Checkpoints hold the merged
             state, written by rank 0, and resume with any number of processes.
         timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+        result_cache: look the finished result up in the result cache (:mod:`cnnvis_widgets.cache`) and store
+            it there: None (the configured cache), True, False, or a folder.
     """
     from ..datasets import Broden
 
+    settings = {"layers": [layers] if isinstance(layers, str) else list(layers), "quantile": quantile,
+                "iou_threshold": iou_threshold, "upsample": upsample, "threshold_on": threshold_on,
+                "exact_quantile": exact_quantile, "quantile_capacity": quantile_capacity, "top_k": top_k,
+                "seed": seed}
+    place = slot("dissect", model, dataset, settings, result_cache) if isinstance(dataset, Broden) else None
+    hit = place.load(DissectionResult) if place is not None else None
+    if hit is not None:
+        hit.dataset = dataset
+        return hit
     if devices is not None:
         from ..distributed.launch import spread
 
-        return spread(dissect, devices, dict(
+        result = spread(dissect, devices, dict(
             model=model, dataset=dataset, layers=layers, quantile=quantile, iou_threshold=iou_threshold,
             batch_size=batch_size, upsample=upsample, threshold_on=threshold_on, exact_quantile=exact_quantile,
             quantile_capacity=quantile_capacity, top_k=top_k, num_workers=num_workers, checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every, cache=cache, seed=seed), timeout, progress)
+            checkpoint_every=checkpoint_every, cache=cache, seed=seed, result_cache=False), timeout, progress)
+    else:
+        result = _dissect(model, dataset, layers, quantile, iou_threshold, batch_size, upsample, threshold_on,
+                          exact_quantile, quantile_capacity, top_k, num_workers, checkpoint, checkpoint_every, cache,
+                          progress, seed)
+    if place is not None:
+        place.save(result)
+    return result
+
+
+@torch.no_grad()
+def _dissect(model, dataset, layers, quantile, iou_threshold, batch_size, upsample, threshold_on, exact_quantile,
+             quantile_capacity, top_k, num_workers, checkpoint, checkpoint_every, cache, progress,
+             seed) -> DissectionResult:
+    from ..datasets import Broden
+
 
     if not isinstance(dataset, Broden):
         raise TypeError(f"dissect needs a Broden-format dataset with concept masks, got {type(dataset).__name__}; "
@@ -241,7 +233,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
     options = {"quantile": quantile, "iou_threshold": iou_threshold, "upsample": upsample,
                "threshold_on": threshold_on, "exact_quantile": exact_quantile,
                "quantile_capacity": quantile_capacity, "top_k": top_k, "seed": seed}
-    store = _Checkpoint(checkpoint, _run_key(model, dataset, layers, {**options, "batch_size": batch_size}))
+    store = Checkpoint(checkpoint, run_key(model, dataset, layers, {**options, "batch_size": batch_size}))
     n = len(dataset)
     k_top = min(top_k, n)
 
@@ -448,7 +440,7 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
 
 
 def _rounds_of(feed: ConceptBatches, group, n: int, batch_size: int, num_workers: int, state: dict, per_round,
-               store: _Checkpoint, thresholds: dict, tallies: dict, merge_tallies: Callable):
+               store: Checkpoint, thresholds: dict, tallies: dict, merge_tallies: Callable):
     """Pass 2's batches of this rank, round by round; at the end of a round before the last, the ranks' tallies
     merge on rank 0, which saves them as the checkpoint of the first ``end`` images."""
     for lo, hi, end in group.rounds(n, batch_size, state["done"], per_round):

@@ -28,7 +28,7 @@ from ..model import Model, feature_layer
 from ..progress import CallbackBar
 from . import regularizers as reg
 from .arguments import check_units, init_images
-from .caching import am_cache_slot
+from .caching import am_cache_slot, keep_chunks, kept_chunks
 from .objectives import IMAGE, OUTPUT, as_objective, diversity as diversity_objective
 from .maco import MacoImage
 from .parameterizations import FourierImage, GeneratorImage, PixelImage
@@ -250,14 +250,15 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             progress)
     else:
         result = _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diversity, seed, image_size,
-                             batch_size, snapshot_steps, progress, on_snapshot, stop, generator, init, overrides)
+                             batch_size, snapshot_steps, progress, on_snapshot, stop, generator, init, overrides,
+                             place)
     if place is not None:
         place.save(result)
     return result
 
 
 def _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diversity, seed, image_size, batch_size,
-                snapshot_steps, progress, on_snapshot, stop, generator, init, overrides) -> AMResult:
+                snapshot_steps, progress, on_snapshot, stop, generator, init, overrides, place=None) -> AMResult:
     config = get_preset(preset, **overrides)
     if config.param == "generator" and generator is None:
         if not getattr(model, "name", "").startswith("MiniAlexNet"):
@@ -315,8 +316,8 @@ def _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diver
         all_units, units = units, units[lo:hi]
         if starts is not None:
             starts = starts[lo * n_per_unit:hi * n_per_unit]
-    chunks: list[dict] = []
-    start = 0
+    chunks = kept_chunks(place, units) if place is not None and not group.distributed else []
+    start = sum(len(c["images"]) for c in chunks) // n_per_unit  # units an interrupted run finished
     if callable(progress):
         bar = CallbackBar(progress, len(units) * steps)
     else:
@@ -324,6 +325,7 @@ def _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diver
 
         bar = tqdm(total=len(units) * steps, disable=not (progress and group.leader), desc="activation maximization",
                    unit="unit-step")
+    bar.update(start * steps)
     try:
         while start < len(units) and not (stop is not None and stop.is_set() and chunks):
             part = units[start:start + per_batch]
@@ -340,6 +342,10 @@ def _synthesize(model, layer, units, objective, preset, steps, n_per_unit, diver
                     torch.cuda.empty_cache()
                 continue
             start += len(part)
+    except BaseException:
+        if place is not None and not group.distributed:
+            keep_chunks(place, units, chunks)
+        raise
     finally:
         bar.close()
 
