@@ -34,7 +34,7 @@ test-js: $(STAMP)
 	npm test
 
 test-python: $(STAMP) chromium
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 test: test-js test-python
 
