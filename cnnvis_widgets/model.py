@@ -248,7 +248,7 @@ class Model:
         h = hashlib.sha256(repr(self.module).encode())
         for key, tensor in self.module.state_dict().items():
             h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
         return h.hexdigest()[:16]
 
     # -- running it ---------------------------------------------------------------------------------------

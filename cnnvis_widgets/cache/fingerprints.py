@@ -62,7 +62,7 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 def model_fingerprint(model) -> str:
     """A :class:`~cnnvis_widgets.Model`: its weights and architecture (``Model.fingerprint``) and everything
     that decides what it sees: normalization, input size, resize policy, channels, name, classes and mode."""
-    return digest("model", model.fingerprint(), model.mean, model.std, model.input_size, model.fit.to_dict(),
+    return digest("model", module_fingerprint(model.module), model.mean, model.std, model.input_size, model.fit.to_dict(),
                   model.channels, model.name, model.classes, model.module.training)
 
 
