@@ -145,6 +145,10 @@ def jupyter_server(root: Path, log: Path):
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # a notebook saved from the page keeps its widgets' state, as a user's would for `cnnvis export`
+    (settings / "@jupyter-widgets" / "jupyterlab-manager").mkdir(parents=True)
+    (settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"saveState": True}))
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
@@ -178,3 +182,61 @@ def copy_notebook(name: str, dest: Path) -> Path:
     src = Path(__file__).resolve().parent.parent / "notebooks" / name
     shutil.copy(src, dest / name)
     return dest / name
+
+
+# -- exported pages (cnnvis export): every widget renders offline -------------------------------------------------
+WIDGETS_DONE = "() => document.documentElement.dataset.cnnvisWidgets === 'done'"
+# What has not drawn yet: bqplot figures without axis ticks, or with marks but none drawn (a line with a path,
+# a bar with a width; a figure with no marks, as AMExplorer's before a run, has nothing to draw), and images with
+# a source that have not loaded (AMExplorer's empty slots have none).
+UNDRAWN = """() => {
+  const lines = (f) => [...f.querySelectorAll('path.line')].some(p => (p.getAttribute('d') || '').length > 10);
+  const bars = (f) => [...f.querySelectorAll('rect.bar')].some(r => r.getBBox().width > 0);  // a zero's bar is flat
+  const marks = (f) => f.querySelectorAll('path.line, rect.bar').length;
+  const drawn = (f) => f.querySelectorAll('.tick').length > 0 && (marks(f) === 0 || lines(f) || bars(f));
+  return [
+    ...[...document.querySelectorAll('.bqplot.figure')].filter(f => !drawn(f))
+      .map(f => 'figure ' + (f.querySelector('.mainheading')?.textContent || '')),
+    ...[...document.images].filter(i => i.getAttribute('src') && !(i.complete && i.naturalWidth > 0))
+      .map(i => 'image ' + i.className),
+  ];
+}"""
+PAGE_REPORT = """() => ({
+  views: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
+  outputs: [...document.querySelectorAll('.cnnvis-export-view')].map(o => o.dataset.cnnvisRendered),
+  notes: [...document.querySelectorAll('.cnnvis-embed-note, .jupyter-widgets-error-widget')].map(n => n.textContent),
+  figures: document.querySelectorAll('.bqplot.figure').length,
+  images: document.images.length,
+  text: document.body.innerText,
+})"""
+
+
+def open_offline(page):
+    """Abort every request that would leave the page (anything but file:, blob: and data:); returns them."""
+    blocked = []
+
+    def route(r):
+        if r.request.url.startswith(("file:", "blob:", "data:")):
+            return r.continue_()
+        blocked.append(r.request.url)
+        return r.abort()
+
+    page.route("**/*", route)
+    return blocked
+
+
+def assert_every_widget_rendered(page) -> None:
+    """On an exported page: every widget output rendered (no note in its place), every bqplot figure drawn,
+    every image loaded."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_function(WIDGETS_DONE, timeout=60_000)
+    try:
+        page.wait_for_function(f"() => ({UNDRAWN})().length === 0", timeout=30_000)
+    except PlaywrightTimeout:
+        pass
+    assert not page.evaluate(UNDRAWN), page.evaluate(UNDRAWN)
+    report = page.evaluate(PAGE_REPORT)
+    assert report["views"] > 0 and report["outputs"] == ["true"] * report["views"], report["outputs"]
+    assert not report["notes"], report["notes"]
+    assert "needs a live kernel" not in report["text"] and "could not be rendered" not in report["text"]

@@ -2,12 +2,19 @@
 
 Every widget it makes renders with loaded images: the block's gallery (photo crops and AM images), the
 lucid / maco galleries side by side, the inversion strips; the DeconvNet sheets and the accentuation strip
-are PNG outputs. Screenshots of the rendered notebook go to ``test-artifacts/``.
+are PNG outputs. Screenshots of the rendered notebook go to ``test-artifacts/``. The notebook, saved from
+JupyterLab with its widget state, then exports with ``cnnvis export`` (no re-execution) to a page whose every
+widget renders with the network blocked.
 """
 
+import subprocess
+import sys
+
+import nbformat
 import pytest
 
-from browser import browser_page, chromium_available, copy_notebook, jupyter_server, run_all_cells
+from browser import (assert_every_widget_rendered, browser_page, chromium_available, copy_notebook, jupyter_server,
+                     open_offline, run_all_cells)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium (make chromium)")]
@@ -34,9 +41,14 @@ IMAGES_LOADED = """(root) => {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, artifacts):
+def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-real")
     copy_notebook(NOTEBOOK, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(root, artifacts):
     with jupyter_server(root, artifacts / "jupyter-server-real.log") as base:
         yield base
 
@@ -48,7 +60,7 @@ def wait_loaded(page, locator, timeout=60_000):
     return locator.evaluate(IMAGES_LOADED)
 
 
-def test_real_model_notebook_in_jupyterlab(server, artifacts):
+def test_real_model_notebook_in_jupyterlab(server, root, artifacts):
     with browser_page(viewport=(1280, 1200)) as page:
         run_all_cells(page, f"{server}/lab/tree/{NOTEBOOK}")
         galleries = page.locator(".cnnvis-gallery")
@@ -92,3 +104,20 @@ def test_real_model_notebook_in_jupyterlab(server, artifacts):
         page.screenshot(path=str(artifacts / "real-model-dark.png"))
         side_by_side.screenshot(path=str(artifacts / "real-model-class-am-dark.png"))
         assert not page.errors, page.errors
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+
+    saved = nbformat.read(root / NOTEBOOK, as_version=4)
+    assert saved.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    out = root / "07_real_model.html"
+    done = subprocess.run([sys.executable, "-m", "cnnvis_widgets.cli", "export", str(root / NOTEBOOK), "--out",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "no saved widget state" not in done.stdout, done.stdout + done.stderr
+    with browser_page(viewport=(1280, 1200)) as page:
+        blocked = open_offline(page)
+        page.goto(out.as_uri())
+        assert_every_widget_rendered(page)
+        assert page.locator(".cnnvis-gallery").count() == 5 and page.locator(".cnnvis-inversion").count() == 1
+        assert page.locator(".cnnvis-gallery").nth(0).locator("img.cnnvis-crop").count() == 8 * 4
+        page.screenshot(path=str(artifacts / "exported-07_real_model.png"), full_page=True)
+        assert not page.errors and not blocked, (page.errors, blocked)

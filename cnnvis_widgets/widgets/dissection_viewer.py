@@ -7,10 +7,11 @@ The paper summarizes a layer by the number of unique concepts detected in each c
 and shows a unit by its top images with the unit's active region (its Fig. 1 and 3).
 
 The viewer shows one panel per (result, layer): a bqplot bar chart of the unique concepts detected per
-category (click a bar to show only the units labelled in that category), a gallery of unit tiles (each the
-unit's top image with its mask, its label, category and IoU; sorted by IoU or unit number, paged) and, for a
-clicked unit, its top images on canvases where the front end draws the unit's mask (magenta) and the
-concept's ground truth (cyan) with a chosen opacity. ``compare=`` adds a second panel beside the first.
+category (click a bar to show only the units labelled in that category; the front end does this, so it also
+works in an exported page), a gallery of unit tiles (each the unit's top image with its mask, its label,
+category and IoU; sorted by IoU or unit number, paged) and, for a clicked unit, its top images on canvases
+where the front end draws the unit's mask (magenta) and the concept's ground truth (cyan) with a chosen
+opacity. ``compare=`` adds a second panel beside the first.
 
 Labels and IoU of every unit go to the front end at once. Images do not: the front end asks for the
 units of the page it shows (``requested_units``) and for the unit it opens (``selected_unit``), and the
@@ -63,6 +64,10 @@ class _DissectionGalleryView(anywidget.AnyWidget):
     ``requested_units`` with ``tile_images`` (``layer``, ``units``, ``images``: top image PNG per unit,
     ``masks``: its packed unit mask, ``mask_shape``) and ``selected_unit`` with ``detail`` (``layer``,
     ``unit``, ``concept``, ``image_indices``, ``images``, ``unit_masks``, ``concept_masks``, ``mask_shape``).
+
+    ``chart_bars`` is the panel's bar chart: the front end follows its clicks (bqplot's "select" interaction)
+    and sets ``category`` itself, with or without a kernel (an exported page), and then sets
+    ``handles_bar_clicks`` so the kernel leaves the clicks to it.
     """
 
     _esm = traitlets.Unicode().tag(sync=True)
@@ -86,6 +91,8 @@ class _DissectionGalleryView(anywidget.AnyWidget):
     concept_colour = traitlets.Unicode(hex_colour(CONCEPT_COLOUR)).tag(sync=True)
     tile_size = traitlets.Int(96).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    chart_bars = traitlets.Instance(bqplot.Bars, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
+    handles_bar_clicks = traitlets.Bool(False).tag(sync=True)
 
 
 class DissectionPanel(ipywidgets.VBox):
@@ -105,6 +112,7 @@ class DissectionPanel(ipywidgets.VBox):
                                           layout=ipywidgets.Layout(width="220px"))
         self.picker.layout.display = None if len(result.layers) > 1 else "none"
         self._build_chart()
+        self.view.chart_bars = self.bars
         self.show_layer(layer)
         self.picker.observe(lambda change: self.show_layer(change["new"]), names="value")
         self.view.observe(self._on_category, names="category")
@@ -168,6 +176,7 @@ class DissectionPanel(ipywidgets.VBox):
             x=categories, y=np.zeros(len(categories)), scales={"x": self._x, "y": self._y},
             colors=[CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i in range(len(categories))],
             opacities=[SELECTED_OPACITY] * len(categories), padding=0.25,
+            interactions={"click": "select", "hover": "tooltip"},  # the front end follows `selected`
             tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["category", "unique concepts"]))
         self._y_axis = bqplot.Axis(scale=self._y, side="left", label="unique concepts",
                                    grid_lines="dashed", tick_format="d", label_offset="36px")
@@ -196,6 +205,8 @@ class DissectionPanel(ipywidgets.VBox):
                                for c in self.result.categories]
 
     def _on_bar_click(self, mark, event: dict) -> None:
+        if self.view.handles_bar_clicks:  # the front end has set the category already
+            return
         data = event.get("data") or {}
         category = data.get("x")
         if category not in self.result.categories:

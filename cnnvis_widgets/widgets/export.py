@@ -1,9 +1,14 @@
-"""Run notebooks headless and export them as self-contained HTML whose widgets render from saved state.
+"""Run notebooks headless and export them as one self-contained HTML file whose widgets render offline.
 
-nbclient executes the notebook and stores every widget's state (with its binary buffers) in the
-notebook's metadata; nbconvert renders the page; then every script that would load from the network is
-dropped and the package's own ``export.js`` (built from ``js/export/``) is inlined, which renders each
-anywidget from its saved state with no kernel and no internet.
+nbclient executes the notebook and stores every widget's state (with its binary buffers, base64) in the
+notebook's metadata. nbconvert's ``lab`` template renders the page, less every script it would load from
+the network (require.js, the CDN widget embedder, MathJax, Mermaid); the package's own ``export.js`` (built
+from ``js/export/``) is inlined in their place. That bundle holds a real widget manager
+(``@jupyter-widgets/html-manager``) with the front ends of ipywidgets' controls, bqplot, bqscales and
+anywidget, so every widget of the notebook (containers, controls, charts and this package's views) renders
+from the saved state with no kernel and no internet, and what links widgets in the browser (``jslink``, the
+views' own state) keeps working. The page is one file: the images are the PNG buffers of the saved state,
+stored once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ import nbformat
 
 from .bundle import bundle_source
 
-_EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^\"']*[\"'][^>]*>\s*</script>", re.IGNORECASE)
+# nbconvert's lab page with no network scripts; the widget bundle goes in at the end of the body.
+_TEMPLATE_NAME = "cnnvis_static_page.html.j2"
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+# Whatever still loads from the network (a template change, an output's own HTML) is dropped too.
+_EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>\s*</script>", re.IGNORECASE)
+_EXTERNAL_STYLESHEET = re.compile(r"<link\b[^>]*\bhref=[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE)
 
 
 def execute_notebook(path: str | Path, timeout: int = 1200, env: dict[str, str] | None = None,
@@ -32,14 +47,23 @@ def execute_notebook(path: str | Path, timeout: int = 1200, env: dict[str, str] 
     return nb
 
 
-def notebook_to_html(nb: nbformat.NotebookNode, out: str | Path) -> Path:
-    """Write ``nb`` as one HTML file that needs no server and no network to show its widgets."""
+def _exporter():
+    import jinja2
     from nbconvert import HTMLExporter
 
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    html = _EXTERNAL_SCRIPT.sub("", html)
-    embed = bundle_source("export.js").replace("</script", "<\\/script")
-    html = html.replace("</body>", f'<script type="module">\n{embed}\n</script>\n</body>', 1)
+    return HTMLExporter(template_name="lab", template_file=_TEMPLATE_NAME,
+                        extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})])
+
+
+def notebook_to_html(nb: nbformat.NotebookNode, out: str | Path) -> Path:
+    """Write ``nb`` as one HTML file that needs no server and no network to show its widgets."""
+    html, _ = _exporter().from_notebook_node(nb)
+    html = _EXTERNAL_STYLESHEET.sub("", _EXTERNAL_SCRIPT.sub("", html))
+    bundle = bundle_source("export.js").replace("</script", "<\\/script")
+    head, body_end, tail = html.rpartition("</body>")
+    if not body_end:  # no body element: the bundle goes at the end
+        head, tail = html, ""
+    html = f'{head}<script type="module">\n{bundle}\n</script>\n{body_end}{tail}'
     out = Path(out)
     out.write_text(html, encoding="utf-8")
     return out

@@ -5,8 +5,10 @@
 // canvases with the unit's mask and its concept's ground truth drawn over them.
 // Images are not in the unit metadata: the view asks for the units of its page
 // (`requested_units`) and for the opened unit (`selected_unit`), and draws the
-// kernel's answers (`tile_images`, `detail`).
+// kernel's answers (`tile_images`, `detail`). A click on the kernel's bar chart
+// filters too, handled in the browser (chart_link.js).
 import { h } from "../lib/dom.js";
+import { linkChart } from "./chart_link.js";
 import { CSS } from "./style.js";
 import {
   SORT_ORDERS,
@@ -26,6 +28,10 @@ import { buildDetail } from "./detail.js";
 const DETAIL_SIDE = 128;
 // Decoded tile images kept per view before the cache starts afresh.
 const MAX_CACHED = 256;
+/** How long the units' images may go unanswered before we assume no kernel (an exported page). */
+export const KERNEL_TIMEOUT_MS = 4000;
+export const NO_KERNEL_IMAGES =
+  "Some units' images need a running kernel; this page holds those of the units it was saved with.";
 
 function render({ model, el }) {
   let units = [];
@@ -36,6 +42,8 @@ function render({ model, el }) {
   let tileGeneration = 0;
   let detailGeneration = 0;
   const bitmaps = new Map();
+  let waiting = null; // the timer of a tile-image request
+  let note = "";
 
   const title = h("div", { className: "cnnvis-title" });
   const status = h("div", { className: "cnnvis-dis-status", role: "status" });
@@ -78,7 +86,7 @@ function render({ model, el }) {
   }
 
   function syncStatus() {
-    const text = String(model.get("status") ?? "");
+    const text = note || String(model.get("status") ?? "");
     status.textContent = text;
     status.hidden = !text;
   }
@@ -134,7 +142,21 @@ function render({ model, el }) {
       model.set("requested_units", wanted);
       model.save_changes();
     }
+    clearTimeout(waiting);
+    waiting = setTimeout(() => {
+      waiting = null;
+      if (unanswered().length) {
+        note = NO_KERNEL_IMAGES;
+        syncStatus();
+      }
+    }, KERNEL_TIMEOUT_MS);
     drawTiles();
+  }
+
+  /** Units shown whose images the kernel has not sent. */
+  function unanswered() {
+    const answer = tileImagesByUnit(model.get("tile_images"), layer());
+    return [...tileCanvases.keys()].filter((unit) => !answer.get(unit)?.image);
   }
 
   function bitmap(key, data) {
@@ -147,6 +169,10 @@ function render({ model, el }) {
   }
 
   function drawTiles() {
+    if (note && !unanswered().length) {
+      note = "";
+      syncStatus();
+    }
     const answer = tileImagesByUnit(model.get("tile_images"), layer());
     const [maskHeight, maskWidth] = model.get("tile_images")?.mask_shape ?? [0, 0];
     const side = Math.max(16, Number(model.get("tile_size")) || 96);
@@ -321,6 +347,7 @@ function render({ model, el }) {
     for (const [event, callback] of listeners) model.off(event, callback);
     root.removeEventListener("click", onClick);
     root.removeEventListener("input", onInput);
+    clearTimeout(waiting);
     tileGeneration += 1;
     detailGeneration += 1;
     bitmaps.clear();
@@ -328,4 +355,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize: ({ model }) => linkChart(model), render };

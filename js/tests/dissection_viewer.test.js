@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import widget from "../dissection_viewer/index.js";
+import widget, { KERNEL_TIMEOUT_MS, NO_KERNEL_IMAGES } from "../dissection_viewer/index.js";
 import {
   categoryCounts,
   describeFilter,
@@ -414,6 +414,25 @@ describe("the viewer", () => {
     expect(at(10, 50)).toEqual([170, 74, 151]);
     expect(at(80, 50)).toEqual([100, 100, 100]);
     expect(q('.cnnvis-dis-tile[data-unit="5"] canvas').dataset.drawn).toBeUndefined();
+  });
+
+  it("says when units' images go unanswered (no kernel), and clears the note once they arrive", async () => {
+    vi.useFakeTimers();
+    const { model, q } = mount({ sort_by: "unit", page_size: 3 });
+    vi.advanceTimersByTime(KERNEL_TIMEOUT_MS + 1);
+    expect(q(".cnnvis-dis-status").textContent).toBe(NO_KERNEL_IMAGES);
+    model.set("tile_images", tileAnswer([0, 1, 2]));
+    expect(q(".cnnvis-dis-status").textContent).toBe("");
+    vi.useRealTimers();
+  });
+
+  it("shows no note when the kernel answers in time", () => {
+    vi.useFakeTimers();
+    const { model, q } = mount({ sort_by: "unit", page_size: 3 });
+    model.set("tile_images", tileAnswer([0, 1, 2]));
+    vi.advanceTimersByTime(KERNEL_TIMEOUT_MS + 1);
+    expect(q(".cnnvis-dis-status").hidden).toBe(true);
+    vi.useRealTimers();
   });
 
   it("opens a unit's detail and draws its images with the chosen mask and opacity", async () => {
