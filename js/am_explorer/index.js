@@ -2,7 +2,7 @@
 // settings, Run / Stop, a step counter and the current images (each with a
 // "Save PNG" link). The kernel runs the optimization and streams snapshots.
 import { h } from "../lib/dom.js";
-import { createUrlPool } from "../lib/bytes.js";
+import { createUrlPool, releaseWhenSettled } from "../lib/bytes.js";
 import { CSS } from "./style.js";
 import { formatUnits, parseNumber, parseUnits, saveNames, stepLabel } from "./parse.js";
 import { buildItem, fillItem } from "./strip.js";
@@ -24,7 +24,7 @@ function field(label, control, title) {
 }
 
 function render({ model, el }) {
-  const pool = createUrlPool();
+  let pool = createUrlPool();
   let items = [];
   let note = "";
   const cleanups = [];
@@ -124,10 +124,12 @@ function render({ model, el }) {
     const labels = model.get("image_labels") || [];
     const layer = model.get("image_layer") || model.get("layer");
     const names = saveNames(layer, units.length === images.length ? units : images.map((_, i) => units[i] ?? i));
-    pool.revokeAll();
+    const previous = { pool, nodes: [...strip.children] };
+    pool = createUrlPool();
     if (images.length === 0) {
       items = [];
       strip.replaceChildren(h("div", { className: "cnnvis-am-empty", text: "Press Run to optimize images." }));
+      releaseWhenSettled(previous.nodes, previous.pool);
       return;
     }
     if (items.length !== images.length) {
@@ -138,6 +140,8 @@ function render({ model, el }) {
       const unit = units[i] ?? i;
       fillItem(items[i], { url: pool.add(bytes), label: labels[i] || `${layer} #${unit}`, name: names[i] });
     });
+    // the previous images' URLs go once nothing loads from them (a revoked URL mid-load fails)
+    releaseWhenSettled([...previous.nodes, strip], previous.pool);
   }
 
   function showError(message, input) {

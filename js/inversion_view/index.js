@@ -5,7 +5,7 @@
 // perturbation. Every combination's images arrive at once, so the toggles
 // work without a kernel; the kernel follows them to highlight its chart.
 import { h } from "../lib/dom.js";
-import { createUrlPool } from "../lib/bytes.js";
+import { createUrlPool, releaseWhenSettled } from "../lib/bytes.js";
 import { CSS } from "./style.js";
 import {
   METHODS,
@@ -25,8 +25,8 @@ import { buildPicker, buildStrip } from "./strip.js";
 const MAX_SIDE = 256;
 
 function render({ model, el }) {
-  const originalsPool = createUrlPool();
-  const stripPool = createUrlPool();
+  let originalsPool = createUrlPool();
+  let stripPool = createUrlPool();
   let combinations = [];
   let originals = [];
   let picker = null;
@@ -84,12 +84,15 @@ function render({ model, el }) {
 
   function syncData() {
     combinations = normalizeCombinations(model.get("combinations"));
-    originalsPool.revokeAll();
+    // the replaced pictures' URLs go once nothing loads from them (a revoked URL mid-load fails)
+    const previous = { pool: originalsPool, nodes: [...pickerSlot.children, ...strips.children] };
+    originalsPool = createUrlPool();
     originals = (model.get("originals") || []).map((bytes) => originalsPool.add(bytes));
     const many = visibleImages(originals.length, model.get("max_strips"), 0).length < originals.length;
     picker = many ? buildPicker({ urls: originals }) : null;
     pickerSlot.replaceChildren(...(picker ? [picker.node] : []));
     syncShown();
+    releaseWhenSettled(previous.nodes, previous.pool);
   }
 
   function pickImage(index) {
@@ -106,13 +109,15 @@ function render({ model, el }) {
   }
 
   function syncStrips(choice = shown()) {
-    stripPool.revokeAll();
+    const previous = { pool: stripPool, nodes: [...strips.children] };
+    stripPool = createUrlPool();
     const combination = choice ? findCombination(combinations, choice.method, choice.perturbation) : null;
     const names = layers();
     const visible = visibleImages(originals.length, model.get("max_strips"), model.get("selected_image"));
     picker?.update(visible[0]);
     if (!combination) {
       strips.replaceChildren();
+      releaseWhenSettled(previous.nodes, previous.pool);
       return;
     }
     strips.replaceChildren(
@@ -127,6 +132,7 @@ function render({ model, el }) {
         }),
       ),
     );
+    releaseWhenSettled(previous.nodes, previous.pool);
   }
 
   // One listener for every button: toggles carry data-method / data-perturbation, picker buttons data-image.

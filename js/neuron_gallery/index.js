@@ -1,7 +1,7 @@
 // Neuron gallery: an anywidget front end showing a page of a CNN layer's
 // units, each with its top-activating image crops, plus a detail panel.
 import { h } from "../lib/dom.js";
-import { createUrlPool } from "../lib/bytes.js";
+import { createUrlPool, releaseWhenSettled } from "../lib/bytes.js";
 import { clampPage, pageCount, pageLabel, unitRange } from "../lib/paging.js";
 import { CSS } from "./style.js";
 import { buildTile, prepareTiles } from "./tiles.js";
@@ -19,8 +19,8 @@ export const NO_KERNEL_NOTES = {
 const KERNEL_TRAITS = ["tiles", "unit_count", "status", "progress", "computing", "detail", "layers"];
 
 function render({ model, el }) {
-  const tilePool = createUrlPool();
-  const contextPool = createUrlPool();
+  let tilePool = createUrlPool();
+  let contextPool = createUrlPool();
   let views = [];
   // What the grid actually shows; the page label and layer picker fall back
   // to it when a request goes unanswered.
@@ -108,7 +108,9 @@ function render({ model, el }) {
   }
 
   function syncDetail() {
-    contextPool.revokeAll();
+    // the old panel's URLs go once its images have loaded (a revoked URL mid-load fails)
+    releaseWhenSettled(panel, contextPool);
+    contextPool = createUrlPool();
     panel?.remove();
     panel = null;
     const unit = model.get("selected_unit");
@@ -127,7 +129,8 @@ function render({ model, el }) {
   }
 
   function syncTiles() {
-    tilePool.revokeAll();
+    releaseWhenSettled([...grid.children, panel], tilePool); // the tiles being replaced, and the detail
+    tilePool = createUrlPool();
     views = prepareTiles(model.get("tiles"), tilePool);
     grid.replaceChildren(
       ...(views.length

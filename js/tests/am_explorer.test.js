@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import widget from "../am_explorer/index.js";
 import { formatUnits, parseNumber, parseUnits, safeName, saveNames, stepLabel } from "../am_explorer/parse.js";
-import { fakeModel, pngView, stubObjectUrls } from "./helpers.js";
+import { fakeModel, finishLoading, pngView, stubObjectUrls } from "./helpers.js";
 
 function defaults(overrides = {}) {
   return {
@@ -206,7 +206,7 @@ describe("controls", () => {
 });
 
 describe("image strip", () => {
-  it("shows images, replaces them and revokes the old URLs", () => {
+  it("shows images, replaces them and revokes the old URLs once the new ones have loaded", async () => {
     const { model, qa } = mount();
     model.set("image_layer", "conv5");
     model.set("image_units", [3, 9]);
@@ -222,6 +222,8 @@ describe("image strip", () => {
     imgs = qa("img.cnnvis-am-image");
     const second = imgs.map((img) => img.getAttribute("src"));
     expect(second).not.toEqual(first);
+    expect(first.every((src) => urls.live.has(src))).toBe(true);
+    await finishLoading(imgs);
     for (const src of first) expect(urls.revoke).toHaveBeenCalledWith(src);
     expect([...urls.live]).toEqual(second);
   });

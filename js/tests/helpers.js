@@ -46,6 +46,12 @@ export function fakeModel(initial) {
   return model;
 }
 
+/** Finish loading `images` (jsdom never loads an image), then let pending promises run. */
+export async function finishLoading(images) {
+  for (const img of images) img.dispatchEvent(new Event("load"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Install URL.createObjectURL / revokeObjectURL spies (jsdom has neither). */
 export function stubObjectUrls() {
   let next = 0;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import widget from "../inversion_view/index.js";
 import { describeChoice, errorText, normalizeCombination, resolveChoice, visibleImages } from "../inversion_view/data.js";
-import { fakeModel, pngView, stubObjectUrls } from "./helpers.js";
+import { fakeModel, finishLoading, pngView, stubObjectUrls } from "./helpers.js";
 
 const LAYERS = ["conv1", "conv3", "fc6"];
 
@@ -126,10 +126,11 @@ describe("rendering", () => {
     expect(enabled("perturbation")).toEqual(["none", "binarize"]);
   });
 
-  it("a toggle sets the traits, saves them and swaps the strip", () => {
+  it("a toggle sets the traits, saves them and swaps the strip", async () => {
     const { model, q, qa, pressed, enabled, errors } = mount();
     expect(enabled("perturbation")).toEqual(["none", "binarize"]);
     const before = qa("img.cnnvis-inv-image[data-kind='reconstruction']").map((i) => i.src);
+    const old = qa("img");
     q(".cnnvis-inv-perturbation[data-perturbation='binarize']").click();
     expect(model.get("perturbation")).toBe("binarize");
     expect(model.saves.at(-1)).toMatchObject({ method: "regularized", perturbation: "binarize" });
@@ -138,6 +139,8 @@ describe("rendering", () => {
     const after = qa("img.cnnvis-inv-image[data-kind='reconstruction']").map((i) => i.src);
     expect(after).toHaveLength(6);
     expect(after.some((src) => before.includes(src))).toBe(false);
+    expect(before.every((src) => urls.live.has(src))).toBe(true); // still loading: kept
+    await finishLoading(old);
     expect(before.every((src) => !urls.live.has(src))).toBe(true); // the old strip's URLs are revoked
 
     // UpconvNet has dropout; switching back to regularized falls back to none (regularized has no dropout)

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import widget, { KERNEL_TIMEOUT_MS } from "../neuron_gallery/index.js";
-import { fakeModel, makeTile, pngBytes, pngView, stubObjectUrls } from "./helpers.js";
+import { fakeModel, finishLoading, makeTile, pngBytes, pngView, stubObjectUrls } from "./helpers.js";
 
 function defaults(overrides = {}) {
   return {
@@ -194,7 +194,7 @@ describe("detail view", () => {
     expect(q(".cnnvis-detail")).toBeNull();
   });
 
-  it("adds receptive-field images from the detail trait for the selected unit only", () => {
+  it("adds receptive-field images from the detail trait for the selected unit only", async () => {
     const { q, model } = mount();
     q('.cnnvis-tile[data-unit="1"]').click();
     model.set("detail", { unit: 0, context: [new DataView(pngBytes().buffer)] });
@@ -205,7 +205,10 @@ describe("detail view", () => {
     expect(panel.querySelectorAll("img.cnnvis-detail-context")).toHaveLength(3);
     expect(panel.querySelectorAll("img.cnnvis-detail-image")).toHaveLength(9);
     const contextUrls = [...panel.querySelectorAll("img.cnnvis-detail-context")].map((img) => img.getAttribute("src"));
+    const closed = [...panel.querySelectorAll("img")];
     q(".cnnvis-detail-close").click();
+    expect(contextUrls.every((url) => urls.live.has(url))).toBe(true); // still loading: kept
+    await finishLoading(closed);
     const revoked = urls.revoke.mock.calls.slice(before).map((c) => c[0]);
     expect(revoked).toEqual(expect.arrayContaining(contextUrls));
   });
@@ -362,11 +365,14 @@ describe("cancelling a background computation", () => {
 });
 
 describe("object URLs and cleanup", () => {
-  it("revokes the old URLs when tiles change", () => {
-    const { model } = mount();
+  it("revokes the old URLs when tiles change, once the old images have loaded", async () => {
+    const { model, el } = mount();
     const first = urls.create.mock.results.map((r) => r.value);
+    const old = [...el.querySelectorAll("img")];
     expect(urls.revoke).not.toHaveBeenCalled();
     model.set("tiles", [makeTile(3, { count: 1 })]);
+    expect(urls.revoke).not.toHaveBeenCalled(); // a revoked URL mid-load fails (ERR_FILE_NOT_FOUND)
+    await finishLoading(old);
     expect(urls.revoke.mock.calls.map((c) => c[0]).sort()).toEqual([...first].sort());
     expect(urls.live.size).toBe(2);
   });
