@@ -95,11 +95,20 @@ def _timeline_scrubs(page, artifacts):
     detail = "img.cnnvis-tl-detail-crop, img.cnnvis-tl-detail-projection"
     before = _hashes(page, root, detail)
     assert before and root.locator(".cnnvis-tl-epoch").inner_text() == "epoch 0"
+    # the chart of this timeline: in the VBox that holds its view
+    lines = ("(el) => [...el.closest('.widget-vbox').querySelectorAll('.bqplot path.line')]"
+             ".map(p => p.getAttribute('d'))")
+    timeline = root
+    chart_before = timeline.evaluate(lines)
     root.locator(".cnnvis-tl-scrubber").focus()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     assert root.locator(".cnnvis-tl-epoch").inner_text() == "epoch 5"
     assert root.locator(".cnnvis-tl-head.cnnvis-tl-current").inner_text() == "epoch 5"
+    page.wait_for_function(f"([el, before]) => JSON.stringify(({lines})(el)) !== JSON.stringify(before)",
+                           arg=[timeline.element_handle(), chart_before], timeout=10_000)
+    moved = [a != b for a, b in zip(chart_before, timeline.evaluate(lines))]
+    assert sum(moved) == 1, moved  # the epoch marker moved; the metric lines stayed
     page.wait_for_function("(el) => [...el.querySelectorAll('.cnnvis-tl-detail img')].every(i => i.complete)",
                            arg=root.element_handle(), timeout=10_000)
     after = _hashes(page, root, detail)

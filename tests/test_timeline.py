@@ -70,6 +70,16 @@ def test_metrics_go_to_the_view_and_the_chart(record):
     assert {a.label: a.side for a in tl.chart.axes} == {"epoch": "bottom", "loss": "left", "accuracy": "right"}
 
 
+def test_a_front_end_that_moves_the_marker_has_it_to_itself(record):
+    tl = cv.TrainingTimeline(record)
+    assert tl.view.chart_marker is tl.marker  # the view finds the marker (also in an exported page)
+    tl.view.set_state({"moves_marker": True})
+    tl.view.epoch_index = 3
+    assert tl.epoch == 5 and list(tl.marker.x) == [0, 0]  # the kernel left it to the front end
+    tl.view.epoch_index = 99
+    assert tl.epoch_index == 5  # still clamped
+
+
 def test_scrubber_moves_the_chart_marker(record):
     tl = cv.TrainingTimeline(record)
     assert tl.epoch_index == 0 and list(tl.marker.x) == [0, 0]

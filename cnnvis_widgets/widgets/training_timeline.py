@@ -61,6 +61,10 @@ class _TimelineView(anywidget.AnyWidget):
     selected_unit = traitlets.Int(-1).tag(sync=True)
     tile_size = traitlets.Int(48).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
+    # the chart's epoch marker, which the front end moves with the scrubber (also in an exported page); once
+    # it does, it sets moves_marker and the kernel leaves the marker to it
+    chart_marker = traitlets.Instance(bqplot.Lines, allow_none=True).tag(sync=True, **ipywidgets.widget_serialization)
+    moves_marker = traitlets.Bool(False).tag(sync=True)
 
 
 class TrainingTimeline(ipywidgets.VBox):
@@ -112,6 +116,7 @@ class TrainingTimeline(ipywidgets.VBox):
         self.view = _TimelineView(_esm=bundle_source("training_timeline.js"), tile_size=int(tile_size),
                                   interval_ms=int(interval_ms))
         self._build_chart()
+        self.view.chart_marker = self.marker
         self.view.observe(self._on_epoch_index, names=["epoch_index", "epochs"])
         self.refresh()
         if self._monitor is not None:
@@ -248,6 +253,8 @@ class TrainingTimeline(ipywidgets.VBox):
         index = self.view.epoch_index
         if not 0 <= index < len(epochs):
             self.view.epoch_index = min(max(index, 0), len(epochs) - 1)
+            return
+        if self.view.moves_marker:  # the front end has moved it already
             return
         epoch = float(epochs[index])
         self.marker.x = [epoch, epoch]

@@ -5,6 +5,8 @@
 // selection (so the same bar can be clicked again) and fades the other bars.
 // Once it listens, it sets `handles_bar_clicks` and the kernel leaves clicks to it.
 
+import { referencedId } from "../lib/references.js";
+
 // As dissection_viewer.py's SELECTED_OPACITY and OTHER_OPACITY.
 export const CHOSEN_OPACITY = 1.0;
 export const OTHER_OPACITY = 0.3;
@@ -21,10 +23,7 @@ export function toggledCategory(categories, current, index) {
   return current === category ? "" : category;
 }
 
-/** The model id in a widget reference ("IPY_MODEL_<id>"), or null. */
-export function referencedId(ref) {
-  return typeof ref === "string" && ref.startsWith("IPY_MODEL_") ? ref.slice("IPY_MODEL_".length) : null;
-}
+export { referencedId };
 
 /**
  * Follow the clicks on `model`'s chart bars (anywidget's initialize()).

@@ -5,6 +5,7 @@
 // and stops at the last epoch; pressing Play there starts from the first.
 import { h } from "../lib/dom.js";
 import { createUrlPool, releaseWhenSettled } from "../lib/bytes.js";
+import { linkMarker } from "./marker_link.js";
 import { CSS } from "./style.js";
 import { cellKey, clampIndex, epochLabel, metricsAt, metricsText, prepareCells } from "./data.js";
 import { buildGrid } from "./grid.js";
@@ -220,4 +221,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize: ({ model }) => linkMarker(model), render };
