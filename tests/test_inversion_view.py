@@ -95,6 +95,16 @@ def test_traits_hold_every_combination_as_png_bytes(results, original):
     assert "iVBORw0KGgo" not in text and len(text) < 5_000
 
 
+def test_a_front_end_that_styles_the_lines_has_them_to_itself(results):
+    view = InversionView(results)
+    assert view.view.chart_lines == list(view.lines.values())  # the view finds the lines (also in a static page)
+    assert [tuple(k) for k in view.view.chart_keys] == list(view.lines)
+    view.view.set_state({"styles_chart": True})
+    before = line_widths(view)
+    view.perturbation = "binarize"
+    assert view.result is results[1] and line_widths(view) == before  # the kernel left them to the front end
+
+
 def test_switching_from_python_swaps_the_strip_and_the_highlighted_line(results):
     view = InversionView(results)
     assert (view.method, view.perturbation) == ("regularized", None)

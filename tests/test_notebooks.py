@@ -149,7 +149,10 @@ def _inversion_toggles(page, artifacts):
     images = ".cnnvis-inv-reconstruction img.cnnvis-inv-image"
     before = _hashes(page, root, images)
     caption = root.locator(".cnnvis-inv-caption").inner_text()
+    widths = ("(el) => [...el.closest('.widget-vbox').querySelectorAll('.bqplot path.line')]"
+              ".map(p => getComputedStyle(p).strokeWidth)")
     toggles = (".cnnvis-inv-method[data-method='upconv']", ".cnnvis-inv-perturbation[data-perturbation='binarize']")
+    shown_widths = root.evaluate(widths)
     for toggle in toggles:
         root.locator(toggle).click()
         assert root.locator(toggle).get_attribute("aria-pressed") == "true"
@@ -158,6 +161,12 @@ def _inversion_toggles(page, artifacts):
         after = _hashes(page, root, images)
         assert len(after) == len(before) > 0 and after != before
         assert root.locator(".cnnvis-inv-caption").inner_text() != caption
+        page.wait_for_function(f"([el, before]) => JSON.stringify(({widths})(el)) !== JSON.stringify(before)",
+                               arg=[root.element_handle(), shown_widths], timeout=10_000)
+        thick = [w == "4px" for w in shown_widths]
+        shown_widths = root.evaluate(widths)
+        # the thick line (and its legend swatch) moved to the combination shown; no other line got thick
+        assert sum(w == "4px" for w in shown_widths) == sum(thick) > 0 and [w == "4px" for w in shown_widths] != thick
         before, caption = after, root.locator(".cnnvis-inv-caption").inner_text()
     root.screenshot(path=str(artifacts / "exported-inversion-upconv-binarize.png"))
 

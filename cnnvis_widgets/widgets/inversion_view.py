@@ -76,6 +76,11 @@ class _InversionStripView(anywidget.AnyWidget):
     image_width = traitlets.Int(64).tag(sync=True)
     image_height = traitlets.Int(64).tag(sync=True)
     scale = traitlets.Int(3).tag(sync=True)
+    # the error chart's lines, one per [method, perturbation] of chart_keys, which the front end styles as the
+    # toggles change (also in an exported page); once it does, it sets styles_chart and the kernel leaves them
+    chart_lines = traitlets.List(traitlets.Instance(bqplot.Lines)).tag(sync=True, **ipywidgets.widget_serialization)
+    chart_keys = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    styles_chart = traitlets.Bool(False).tag(sync=True)
 
 
 class InversionView(ipywidgets.VBox):
@@ -208,8 +213,12 @@ class InversionView(ipywidgets.VBox):
             fig_margin={"top": 36, "bottom": 44, "left": 64, "right": 16},
             layout=ipywidgets.Layout(width="100%", max_width="720px", height="300px"))
         self._highlight()
+        self.view.chart_keys = [list(key) for key in self.lines]
+        self.view.chart_lines = list(self.lines.values())
 
     def _highlight(self) -> None:
+        if self.view.styles_chart:  # the front end styles the lines already
+            return
         shown = (self.view.method, self.view.perturbation)
         for key, line in self.lines.items():
             with line.hold_sync():

@@ -18,6 +18,7 @@ import {
   resolveChoice,
   visibleImages,
 } from "./data.js";
+import { linkLines } from "./line_link.js";
 import { buildToggles } from "./toggles.js";
 import { buildPicker, buildStrip } from "./strip.js";
 
@@ -179,4 +180,4 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default { initialize: ({ model }) => linkLines(model), render };

@@ -37,3 +37,22 @@ export function followReference(model, name, attach, { tries = 20, waitMs = 100 
     model.off(`change:${name}`, resolve);
   };
 }
+
+/** The models that a list of widget references name, in order (null where one is not found). */
+export async function resolveReferences(model, refs, { tries = 20, waitMs = 100 } = {}) {
+  const manager = model.widget_manager;
+  if (typeof manager?.get_model !== "function") return (refs || []).map(() => null);
+  return Promise.all((refs || []).map(async (ref) => {
+    const id = referencedId(ref);
+    for (let attempt = 0; id && attempt < tries; attempt += 1) {
+      try {
+        const found = await manager.get_model(id);
+        if (found) return found;
+      } catch {
+        // not registered yet: a manager loading a saved state registers it a little later
+      }
+      await new Promise((done) => setTimeout(done, waitMs));
+    }
+    return null;
+  }));
+}
