@@ -162,7 +162,7 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
             None (the configured cache), True, False, or a folder. An interrupted scan (an error, a cancel,
             a kernel interrupt) keeps the running top-k there and the next identical call resumes from it.
     """
-    feature_layer(model, layer, "top_activations")  # a wrong layer name fails before any fingerprinting
+    info = feature_layer(model, layer, "top_activations")  # a wrong layer name fails before any fingerprinting
     settings = {"layer": layer, "k": k, "crop_size": crop_size, "projections": projections}
     place = slot("top_activations", model, dataset, settings, cache)
     if place is not None:
@@ -176,16 +176,16 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
             model=model, dataset=dataset, layer=layer, k=k, batch_size=batch_size, crop_size=crop_size,
             num_workers=num_workers, projections=projections, cache=False), timeout, progress)
     else:
-        result = _scan(model, dataset, layer, k, batch_size, crop_size, num_workers, progress, projections, place)
+        result = _scan(model, info, dataset, layer, k, batch_size, crop_size, num_workers, progress, projections,
+                       place)
     if place is not None:
         place.save(result)
     return result
 
 
 @torch.no_grad()
-def _scan(model: Model, dataset, layer: str, k: int, batch_size: int, crop_size: int, num_workers: int, progress,
+def _scan(model: Model, info, dataset, layer: str, k: int, batch_size: int, crop_size: int, num_workers: int, progress,
           projections: str | None, place: Slot | None) -> TopActivations:
-    info = feature_layer(model, layer, "top_activations")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
     if projections is not None:

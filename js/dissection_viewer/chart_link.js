@@ -5,7 +5,7 @@
 // selection (so the same bar can be clicked again) and fades the other bars.
 // Once it listens, it sets `handles_bar_clicks` and the kernel leaves clicks to it.
 
-import { referencedId } from "../lib/references.js";
+import { followReference, referencedId, takeOver } from "../lib/references.js";
 
 // As dissection_viewer.py's SELECTED_OPACITY and OTHER_OPACITY.
 export const CHOSEN_OPACITY = 1.0;
@@ -32,7 +32,6 @@ export { referencedId };
 export function linkChart(model) {
   const context = {}; // the listener context on the bars model
   let bars = null;
-  let generation = 0;
 
   const categories = () => (model.get("categories") || []).map(String);
 
@@ -63,33 +62,17 @@ export function linkChart(model) {
     bars = null;
   }
 
-  async function attach() {
+  const stopFollowing = followReference(model, "chart_bars", (found) => {
     detach();
-    const mine = ++generation;
-    const id = referencedId(model.get("chart_bars"));
-    if (!id || typeof model.widget_manager?.get_model !== "function") return;
-    let found;
-    try {
-      found = await model.widget_manager.get_model(id);
-    } catch {
-      return; // no such model: the kernel keeps handling clicks
-    }
-    if (mine !== generation || !found) return;
+    if (!found) return; // no chart found: the kernel keeps handling clicks
     bars = found;
     bars.on("change:selected", onSelected, context);
-    if (!model.get("handles_bar_clicks")) {
-      model.set("handles_bar_clicks", true);
-      model.save_changes();
-    }
-  }
-
-  model.on("change:chart_bars", attach);
+    takeOver(model, "handles_bar_clicks");
+  });
   model.on("change:category", onCategory);
-  attach();
   return () => {
-    generation += 1;
+    stopFollowing();
     detach();
-    model.off("change:chart_bars", attach);
     model.off("change:category", onCategory);
   };
 }

@@ -3,7 +3,7 @@
 // browser: the combination shown is drawn thick and opaque, the others thin
 // and faded, with or without a kernel (an exported page). Once it does, it sets
 // `styles_chart` and the kernel leaves the lines to it.
-import { resolveReferences } from "../lib/references.js";
+import { resolveReferences, takeOver } from "../lib/references.js";
 
 // As inversion_view.py's SHOWN_WIDTH, OTHER_WIDTH, SHOWN_OPACITY and OTHER_OPACITY.
 export const SHOWN = { stroke_width: 4.0, opacity: 1.0 };
@@ -42,10 +42,7 @@ export function linkLines(model) {
       return; // the kernel keeps styling the lines
     }
     highlight();
-    if (!model.get("styles_chart")) {
-      model.set("styles_chart", true);
-      model.save_changes();
-    }
+    takeOver(model, "styles_chart");
   }
 
   model.on("change:chart_lines", attach);

@@ -38,6 +38,13 @@ export function followReference(model, name, attach, { tries = 20, waitMs = 100 
   };
 }
 
+/** Tell the kernel that the front end now does what `flag` names (sets the Bool trait, once). */
+export function takeOver(model, flag) {
+  if (model.get(flag)) return;
+  model.set(flag, true);
+  model.save_changes();
+}
+
 /** The models that a list of widget references name, in order (null where one is not found). */
 export async function resolveReferences(model, refs, { tries = 20, waitMs = 100 } = {}) {
   const manager = model.widget_manager;

@@ -2,7 +2,7 @@
 // follows the scrubber in the browser, so it moves with or without a kernel
 // (an exported page). Once it follows, `moves_marker` tells the kernel to
 // leave the marker alone.
-import { followReference } from "../lib/references.js";
+import { followReference, takeOver } from "../lib/references.js";
 
 /** The marker's x data at the scrubber's epoch, or null when there is none. */
 export function markerX(epochs, index) {
@@ -27,10 +27,7 @@ export function linkMarker(model) {
     marker = found;
     if (!marker) return;
     move();
-    if (!model.get("moves_marker")) {
-      model.set("moves_marker", true);
-      model.save_changes();
-    }
+    takeOver(model, "moves_marker");
   });
   model.on("change:epoch_index", move);
   model.on("change:epochs", move);
