@@ -1,6 +1,7 @@
 """End to end: ``devices=`` from a notebook cell in real JupyterLab 4 (headless Chromium): two CPU worker
 processes started from the kernel scan the images, their progress reaches the cell, and the merged result,
-equal to the kernel's own single-process result, shows in the gallery."""
+equal to the kernel's own single-process result, shows in the gallery; a model class defined in a notebook cell
+reaches the workers, with the same result as in the kernel."""
 
 import json
 
@@ -26,6 +27,20 @@ CELLS = [
     "                              'devices': cv.distributed.last_run['devices']}))",
     "cv.NeuronGallery(cv.top_activations(model, images, 'conv3', k=4, batch_size=16, devices=['cpu', 'cpu']),\n"
     "                 page_size=8)",
+    "class MyNet(torch.nn.Module):  # defined in this cell: it reaches the workers by value\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, stride=2), torch.nn.ReLU(),\n"
+    "                                            torch.nn.Conv2d(8, 16, 3))\n"
+    "        self.squash = lambda x: torch.tanh(x)\n"
+    "    def forward(self, x):\n"
+    "        return self.squash(self.features(x)).mean((2, 3))\n"
+    "torch.manual_seed(0)\n"
+    "mine = cv.Model(MyNet(), input_size=(3, 64, 64))\n"
+    "two = cv.top_activations(mine, images, 'features.2', k=4, batch_size=16, devices=['cpu', 'cpu'], progress=False)\n"
+    "one = cv.top_activations(mine, images, 'features.2', k=4, batch_size=16, progress=False)\n"
+    "print('MYNET ' + json.dumps({'same': bool(np.array_equal(one.indices, two.indices)\n"
+    "                                          and np.array_equal(one.values, two.values))}))",
 ]
 
 
@@ -38,6 +53,8 @@ def test_devices_from_a_notebook_cell(tmp_path, artifacts):
         result = json.loads(text.split("RESULT ", 1)[1].strip().splitlines()[0])
         assert result["same"] and result["devices"] == ["cpu", "cpu"]
         assert result["updates"] >= 5 and result["last"] == 1.0  # the workers' progress streamed to the kernel
+        mine = page.locator(".jp-OutputArea-output").filter(has_text="MYNET").first.inner_text()
+        assert json.loads(mine.split("MYNET ", 1)[1].strip().splitlines()[0]) == {"same": True}
         gallery = page.locator(".cnnvis-gallery")
         gallery.wait_for(state="visible", timeout=60_000)
         page.wait_for_function("(el) => [...el.querySelectorAll('img.cnnvis-crop')].length === 8 * 4 &&"

@@ -155,9 +155,13 @@ def top_activations(model: Model, dataset, layer: str, k: int = 9, batch_size: i
             :func:`~cnnvis_widgets.deconv.projection.deconvnet` (``"deconvnet"``, ``"guided"``, ``"gradient"``), cut to
             the same boxes as the crops, as Zeiler & Fergus 2014 show them side by side.
         devices: spread the scan over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
-            ``"all"`` or ``["cpu", "cpu"]``; :func:`~cnnvis_widgets.distributed.run_on_devices`), with the same
-            result. Under ``torchrun`` leave it None: each rank scans its shard and the ranks merge.
-        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+            ``"all"`` or ``["cpu", "cpu"]``; :func:`~cnnvis_widgets.distributed.run_on_devices`). Every image is
+            scanned in the same batch as in one process and the lists merge by value, ties to the earlier image:
+            indices, values, positions, boxes and crops are the single process's bit for bit, given the same
+            activations (the README's "Running at scale" says when they are). Under ``torchrun`` leave it None
+            (:func:`cnnvis_widgets.distributed.join`): each rank scans its shard and the ranks merge.
+        timeout: with ``devices``, the longest wait: seconds a worker may go without reporting, while starting
+            or scanning, before the job ends with an error naming it.
         cache: look the call up in the result cache (:mod:`cnnvis_widgets.cache`) and store what it computes:
             None (the configured cache), True, False, or a folder. An interrupted scan (an error, a cancel,
             a kernel interrupt) keeps the running top-k there and the next identical call resumes from it.

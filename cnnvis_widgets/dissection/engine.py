@@ -149,11 +149,15 @@ def dissect(model: Model, dataset, layers: Sequence[str] | str, quantile: float 
         progress: show a progress bar, or a callable receiving the fraction done (both passes).
         seed: seeds the quantile's subsampling.
         devices: spread both passes over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
-            ``"all"`` or ``["cpu", "cpu"]``), with the single process's result. Under ``torchrun`` leave it
-            None: each rank streams its shard of every round and the ranks merge (counts by all-reduce,
-            thresholds from the gathered tails, exact while no rank subsamples). Checkpoints hold the merged
-            state, written by rank 0, and resume with any number of processes.
-        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+            ``"all"`` or ``["cpu", "cpu"]``). Under ``torchrun`` leave it None
+            (:func:`cnnvis_widgets.distributed.join`): each rank streams its shard of every round and the ranks
+            merge (counts by all-reduce of int64, top images by value, thresholds from the gathered tails).
+            Given the same activations (the README's "Running at scale" says when they are), thresholds (while
+            no rank subsamples: ``exact_quantile=True`` or tails that fit), counts, IoUs, labels, top images and
+            their maps are the single process's bit for bit. Checkpoints hold the merged state, written by rank
+            0, and resume with any number of processes.
+        timeout: with ``devices``, the longest wait: seconds a worker may go without reporting, while starting
+            or working, before the job ends with an error naming it.
         result_cache: look the finished result up in the result cache (:mod:`cnnvis_widgets.cache`) and store
             it there: None (the configured cache), True, False, or a folder.
     """

@@ -9,17 +9,26 @@ group (or with one of size 1) the whole range is one block.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import warnings
+from dataclasses import dataclass, field
 
 import torch
 
 
+class TorchrunWithoutGroupWarning(UserWarning):
+    """An engine runs under ``torchrun`` (``WORLD_SIZE`` > 1) but no process group is initialized: every rank
+    does the whole job. Call :func:`cnnvis_widgets.distributed.join` first."""
+
+
 @dataclass(frozen=True)
 class Group:
-    """This process's place in the job: ``rank`` of ``world`` (0 of 1 without a process group)."""
+    """This process's place in the job: ``rank`` of ``world`` (0 of 1 without a process group), and the
+    ``device`` its collectives use ("cuda:<n>" under NCCL, else "cpu"): where to put its model."""
 
     rank: int = 0
     world: int = 1
+    device: str = field(default="cpu", compare=False)
 
     @property
     def distributed(self) -> bool:
@@ -56,8 +65,25 @@ def current() -> Group:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        return Group(dist.get_rank(), dist.get_world_size())
+        device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+        return Group(dist.get_rank(), dist.get_world_size(), device)
+    _warn_if_torchrun()
     return Group()
+
+
+_warned = [False]
+
+
+def _warn_if_torchrun() -> None:
+    """Once per process: torchrun started several processes, but this one has not joined their group."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    if _warned[0] or not world.isdigit() or int(world) <= 1 or "LOCAL_RANK" not in os.environ:
+        return
+    _warned[0] = True
+    warnings.warn(f"torchrun started this process as rank {os.environ.get('RANK', '?')} of {world}, but it has not "
+                  "joined the process group, so it does the whole job, as every other rank does. Call "
+                  "cv.distributed.join() before the engines (or run the cnnvis command).",
+                  TorchrunWithoutGroupWarning, stacklevel=3)
 
 
 def collective_device(device: torch.device) -> torch.device:
@@ -68,4 +94,4 @@ def collective_device(device: torch.device) -> torch.device:
     return device if backend == "nccl" else torch.device("cpu")
 
 
-__all__ = ["Group", "collective_device", "current"]
+__all__ = ["Group", "TorchrunWithoutGroupWarning", "collective_device", "current"]

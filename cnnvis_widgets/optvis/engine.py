@@ -220,10 +220,15 @@ def activation_maximization(model: Model, layer: str | None, units=None, objecti
             images, paths), in [0, 1], read with the model's channels and resized to ``image_size``. Pixel and
             Fourier parameterizations only.
         devices: spread the units over these devices, one worker process each (``["cuda:0", "cuda:1"]``,
-            ``"all"`` or ``["cpu", "cpu"]``), and gather the images: the same images as one process (seeds are
-            per unit), given the same ``batch_size``. Under ``torchrun`` leave it None: each rank takes its
-            block of the units' batches and every rank ends with all the images.
-        timeout: with ``devices``, seconds a worker may go silent before the job is ended with an error.
+            ``"all"`` or ``["cpu", "cpu"]``), and gather the images. Under ``torchrun`` leave it None
+            (:func:`cnnvis_widgets.distributed.join`): each rank takes its block of the units' batches and every
+            rank ends with all the images. Given the same ``batch_size``, every unit is optimized in the same batch
+            from the same seed as in one process, so ``units`` and the arithmetic are one process's; images,
+            activations, transparency and history are then the same bits only where the workers round as that
+            process does (the same number of CPU threads, or the same GPU model and deterministic kernels).
+            Otherwise they differ by rounding, which Adam's normalized steps can make visible.
+        timeout: with ``devices``, the longest wait: seconds a worker may go without reporting, while starting
+            or working, before the job ends with an error naming it.
         cache: look the call up in the result cache (:mod:`cnnvis_widgets.cache`) and store what it computes:
             None (the configured cache), True, False, or a folder. Live runs (``on_snapshot`` or ``stop``) and
             callable objectives or ``AMConfig`` presets are not cached.
