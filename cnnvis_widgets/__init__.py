@@ -22,6 +22,7 @@ from .dissection import DissectionResult, Net2VecResult, dissect, net2vec
 from .inversion import InversionResult, UpconvDecoder, invert, train_upconv
 from .loading import load_model, load_state_dict
 from .model import Layer, LayerNotFoundError, Model
+from .normalization import normalized
 from .optvis import AMResult, activation_maximization, feature_accentuation
 from .receptive_field import ReceptiveField
 from .resizing import ResizePolicy
@@ -68,6 +69,7 @@ __all__ = [
     "load_model",
     "load_state_dict",
     "net2vec",
+    "normalized",
     "top_activations",
     "train_upconv",
 ]

@@ -12,7 +12,10 @@ Channels are matched to the model where that is unambiguous, and refused otherwi
 (:func:`convert_channels`): PIL images and files are read in the model's mode (``"L"`` for one channel,
 ``"RGB"`` for three, ``"RGBA"`` for four when the file has an alpha band); a one-channel array becomes RGB
 by repetition; an RGB array becomes grayscale by ITU-R BT.601 luma (``0.299 R + 0.587 G + 0.114 B``, what
-PIL's ``convert("L")`` computes). Images holding NaN or infinite values are refused where they enter.
+PIL's ``convert("L")`` computes). Images holding NaN or infinite values are refused where they enter, and
+so are images far outside [0, 1] (images normalized already, 0-255 values), which the model's normalization
+would silently turn into other inputs (:mod:`cnnvis_widgets.normalization`); images normalized already say so
+with :func:`~cnnvis_widgets.normalization.normalized`, which reads them back to [0, 1].
 
 Images leave the engines the same way; ``to_hwc_uint8``, ``png_bytes`` and ``draw_box`` turn them into the
 bytes that widgets and reports show: one channel as a grayscale PNG, three as RGB, and other counts as
@@ -31,6 +34,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .normalization import (NormalizedImages, check_extremes, check_values, extremes, normalize_transform,
+                            normalized_dataset_message)
 from .resizing import SQUASH, ResizePolicy, SeenBox
 
 LUMA_BT601 = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma weights of R, G, B (PIL's convert("L"))
@@ -66,19 +71,6 @@ def convert_channels(images: torch.Tensor, channels: int, what: str = "images") 
     raise ValueError(f"The model takes images with {_plural(channels)} ([N, {channels}, H, W]), but {what} "
                      f"have {_plural(c)} ({shape} per image); only 1 -> 3 (repetition) and 3 -> 1 (luma) are "
                      f"converted. {hint} Pass images [N, {channels}, H, W] in [0, 1].")
-
-
-def check_finite(images: torch.Tensor, first_index: int = 0) -> None:
-    """Raise an error naming the first image of ``images`` [N, ...] that holds a NaN or an infinity
-    (numbered from ``first_index``). One reduction per call: call it per batch, never inside a loop
-    over optimization steps."""
-    if images.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool):
-        return
-    bad = ~torch.isfinite(images.reshape(len(images), -1)).all(1)
-    if bool(bad.any()):
-        index = first_index + int(bad.nonzero()[0, 0])
-        raise ValueError(f"Image {index} holds NaN or infinite values; images must be finite, in [0, 1]. Fix or "
-                         f"drop that image (e.g. torch.nan_to_num(images).clamp(0, 1), or leave index {index} out).")
 
 
 def _pil_array(image: Image.Image, channels: int) -> np.ndarray:
@@ -171,8 +163,9 @@ class ImageSource:
             :class:`~cnnvis_widgets.resizing.ResizePolicy` (engines pass the model's, ``model.fit``). An image
             already at ``size`` is used as it is.
 
-    A tensor or array is checked for NaN and infinite values here, once; images of a list or dataset are
-    checked as they are read, one at a time. Either way the error names the image.
+    A tensor or array is checked for NaN and infinite values and for values far outside [0, 1] here, once; images
+    of a list or dataset are checked as they are read, one at a time, and a dataset whose transform normalizes
+    (torchvision's ``Normalize``) is refused at once. Either way the error names the image and what to pass.
     """
 
     def __init__(self, images, size: tuple[int, int], channels: int = 3, fit: ResizePolicy | str = SQUASH):
@@ -188,6 +181,8 @@ class ImageSource:
             if self._tensor is not None:
                 self._tensor = convert_channels(self._tensor, self.channels)
             return
+        if isinstance(images, NormalizedImages) and images.tensor_like:
+            images = images.tensor()  # read back to [0, 1] at once; checked below like any tensor
         if isinstance(images, (Image.Image, str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 3):
             images = [images]  # one image (a 3-D array is one image, HWC or CHW, like a 3-D tensor)
         if isinstance(images, np.ndarray) and images.ndim == 4:
@@ -202,10 +197,15 @@ class ImageSource:
                                  f"{tuple(images.shape)}.")
             if images.dtype == torch.uint8:
                 images = images.float().div(255)
-            for start in range(0, len(images), 256):  # bounded temporaries for a large tensor
-                check_finite(images[start:start + 256], start)
+            # NaN, infinities and values far outside [0, 1]: per-image extremes, 256 images at a time (bounded
+            # temporaries), gathered on the tensor's device and brought to the host once for the whole tensor.
+            if len(images):
+                check_extremes(torch.cat([extremes(images[i:i + 256]) for i in range(0, len(images), 256)]))
             self._tensor = convert_channels(images, self.channels)
         elif hasattr(images, "__len__") and hasattr(images, "__getitem__"):
+            normalize = normalize_transform(images)
+            if normalize is not None:
+                raise ValueError(normalized_dataset_message(normalize))
             self._items = images
         else:
             raise TypeError(f"Cannot use {type(images).__name__} as images: pass a tensor [N, {self.channels}, H, W], "
@@ -221,7 +221,7 @@ class ImageSource:
         if self._tensor is not None:
             return resize(self._tensor[index:index + 1].float(), self.size, self.fit)[0].cpu()
         image = to_tensor(self._items[index], self.channels)
-        check_finite(image[None], index)
+        check_values(image[None], index)  # on the host, as the loader reads each image: no device sync
         return resize(image.unsqueeze(0), self.size, self.fit)[0]
 
     def images(self, indices: Sequence[int]) -> torch.Tensor:

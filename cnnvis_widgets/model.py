@@ -11,7 +11,6 @@ parameter's ``requires_grad`` on the way out, also after an exception or a Keybo
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import math
 from dataclasses import dataclass
@@ -237,6 +236,12 @@ class Model:
         """The layer called ``name``; a wrong name raises an error that lists the valid ones."""
         return self.layers[name]
 
+    def layers_of(self, *types: type) -> list[Layer]:
+        """The layers whose module is an instance of one of ``types`` (subclasses count: EfficientNet's
+        same-padding convolutions are ``nn.Conv2d`` layers), in :attr:`layers` order."""
+        modules = dict(self.module.named_modules())
+        return [layer for layer in self.layers if isinstance(modules.get(layer.name), types)]
+
     def submodule(self, name: str) -> nn.Module:
         modules = dict(self.module.named_modules())
         if name not in modules or name == "":
@@ -244,12 +249,11 @@ class Model:
         return modules[name]
 
     def fingerprint(self) -> str:
-        """A short hash of the architecture and weights, for cache keys."""
-        h = hashlib.sha256(repr(self.module).encode())
-        for key, tensor in self.module.state_dict().items():
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
-        return h.hexdigest()[:16]
+        """A short hash of the module's architecture, code (``forward`` and the methods and helpers it may call,
+        hooks) and weights, for checkpoint and cache keys (:func:`cnnvis_widgets.cache.fingerprints.module_fingerprint`)."""
+        from .cache.fingerprints import module_fingerprint
+
+        return module_fingerprint(self.module)[:16]
 
     # -- running it ---------------------------------------------------------------------------------------
     def normalize(self, images: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import cnnvis_widgets as cv
 from cnnvis_widgets.cache import CorruptCacheEntryWarning, ResultCache, dataset_fingerprint, parse_size
@@ -215,3 +216,83 @@ def test_a_dissection_is_cached_by_its_settings(mini, world, tmp_path):
     assert first.detectors("conv2") == second.detectors("conv2")
     cv.dissect(mini, world, ["conv2"], iou_threshold=0.05, progress=False, result_cache=tmp_path)
     assert len(ResultCache(tmp_path).entries()) == 2
+
+
+NET = """
+import torch
+import torch.nn.functional as F
+
+SHIFT = 0.0
+
+
+def squash(x):
+    return {squash}
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return {forward}
+"""
+
+
+def net_class(forward="squash(self.conv1(x))", squash="x"):
+    """``Net``, defined anew (as a notebook cell run again would) with this ``forward`` and helper."""
+    namespace = {}
+    exec(NET.format(forward=forward, squash=squash), namespace)
+    return namespace["Net"]
+
+
+def wrapped(cls, state):
+    module = cls()
+    module.load_state_dict(state)
+    return cv.Model(module, input_size=(3, 64, 64))
+
+
+def test_an_edited_forward_misses_the_cache(world, tmp_path):
+    images = torch.stack([world[i] for i in range(24)])
+    torch.manual_seed(0)
+    state = net_class()().state_dict()
+    run = lambda model: cv.top_activations(model, images, "conv1", k=3, progress=False, cache=tmp_path)  # noqa: E731
+    first = run(wrapped(net_class(), state))
+    again = run(wrapped(net_class(), state))  # the same code defined again: served from the cache
+    assert same(first, again) and len(ResultCache(tmp_path).entries()) == 1
+    edited = wrapped(net_class(forward="squash(self.conv1(-x))"), state)  # same name, weights and repr
+    changed = run(edited)
+    assert len(ResultCache(tmp_path).entries()) == 2  # a miss, computed and stored anew
+    with torch.no_grad():  # independent: the conv of the negated input by hand, spatial maximum per image
+        expected = F.conv2d(-edited.normalize(images), state["conv1.weight"], state["conv1.bias"], padding=1
+                            ).flatten(2).amax(2).sort(0, descending=True).values[:3].T
+    # float32 sums of 27 products, in another order than the engine's: ~1e-6 relative
+    np.testing.assert_allclose(changed.values, expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(changed.values, first.values)
+
+
+def test_the_model_fingerprint_follows_forward_helpers_hooks_and_settings():
+    torch.manual_seed(0)
+    state = net_class()().state_dict()
+    key = lambda model: cv.cache.model_fingerprint(model)  # noqa: E731
+    base = key(wrapped(net_class(), state))
+    assert key(wrapped(net_class(), state)) == base  # stable across definitions of the same code
+    assert key(wrapped(net_class(forward="squash(self.conv1(x)).relu()"), state)) != base  # forward edited
+    assert key(wrapped(net_class(squash="x * 2"), state)) != base  # a helper it calls, edited
+    assert key(wrapped(net_class(forward="squash(self.conv1(x)) + SHIFT"), state)) != base
+    model = wrapped(net_class(), state)
+    handle = model.module.conv1.register_forward_pre_hook(lambda module, inputs: (inputs[0] * 2,))
+    assert key(model) != base
+    handle.remove()
+    assert key(model) == base
+    model.module.temperature = 2.0  # a plain setting forward might read
+    assert key(model) != base
+
+
+def test_normalized_images_have_their_own_fingerprint(world):
+    images = torch.stack([world[i] for i in range(4)])
+    plain = dataset_fingerprint(images)
+    marked = dataset_fingerprint(cv.normalized(images, (0.5,), (0.5,)))
+    assert marked not in (None, plain)
+    assert dataset_fingerprint(cv.normalized(images, (0.4,), (0.5,))) != marked
+    assert dataset_fingerprint(cv.normalized(torch.utils.data.Subset(world, range(4)), (0.5,), (0.5,))) is not None

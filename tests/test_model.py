@@ -213,3 +213,18 @@ def test_at_input_size_shares_the_module_and_retraces_the_layers(mini):
         small.at_input_size(0)
     with pytest.raises(ValueError, match="fixed-size layers.*resize the images"):
         mini.at_input_size(96)  # MiniAlexNet's fc6 takes 64 px only
+
+
+class SamePaddingConv(nn.Conv2d):
+    """A Conv2d subclass, as EfficientNet's static same-padding convolutions are."""
+
+
+def test_conv_subclasses_count_as_conv_layers_everywhere():
+    net = nn.Sequential(SamePaddingConv(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), SamePaddingConv(4, 6, 3), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 2))
+    model = cv.Model(net, input_size=(3, 32, 32))
+    assert [layer.name for layer in model.layers_of(nn.Conv2d)] == ["0", "3"]
+    assert [layer.name for layer in model.layers_of(nn.Conv2d, nn.MaxPool2d)] == ["0", "2", "3"]
+    assert cv.AMExplorer(model).view.layer == "3"  # the last conv layer, not the logits
+    gallery = cv.NeuronGallery(model, dataset=torch.rand(6, 3, 32, 32), k=2)
+    assert gallery.layers == ["0", "2", "3"] and gallery.layer == "3"

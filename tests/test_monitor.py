@@ -224,3 +224,44 @@ def test_errors_say_what_to_do(probe, tmp_path):
     (tmp_path / "bad" / INDEX_NAME).write_text("{\"layer\": 1}")
     with pytest.raises(ValueError, match="not a cnnvis training record index"):
         TrainingRecord.load(tmp_path / "bad")
+
+
+def small_net(channels: int) -> torch.nn.Sequential:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(channels, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                               torch.nn.Conv2d(6, 8, 3, padding=1), torch.nn.ReLU())
+
+
+def test_another_net_is_recorded_with_its_own_preprocessing(tmp_path):
+    net = small_net(1)
+    gray = cv.Model(net, mean=(0.5,), std=(0.5,), input_size=(1, 32, 32))
+    probe = torch.rand(20, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # independent: the net by hand on (x - 0.5) / 0.5, each unit's strongest image
+        maxima = net.eval()[:4]((probe - 0.5) / 0.5).flatten(2).amax(2)  # [images, units] of layer "3"
+    expected_values, expected_indices = maxima.max(0)
+    monitor = TrainingMonitor(probe, "3", [0, 5, 7], tmp_path, model=gray, projections=None)
+    monitor.record(0, net)  # a bare module: wrapped with the template's settings
+    monitor.record(1, gray)
+    record = monitor.result
+    for epoch in (0, 1):
+        # float32 convolutions summed in another order than the engine's batch: relative error ~1e-6
+        np.testing.assert_allclose(record.values(epoch)[:, 0], expected_values[[0, 5, 7]].numpy(), rtol=1e-5)
+        np.testing.assert_array_equal(record.indices(epoch)[:, 0], expected_indices[[0, 5, 7]].numpy())
+        assert record.images(epoch).shape[2] == 1  # grayscale crops
+
+
+def test_a_bare_module_of_unknown_preprocessing_is_refused(tmp_path):
+    probe = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    for net in (small_net(3), small_net(1)):
+        monitor = TrainingMonitor(probe, "0", [0], tmp_path / f"c{net[0].in_channels}")
+        with pytest.raises(ValueError, match=r"record\(\) got a bare Sequential, and the monitor does not know how it "
+                                             r"preprocesses its input \(mean, std, input_size not given\)\. .*"
+                                             r"model=cv\.Model\(net, mean=\.\.\., std=\.\.\., input_size="):
+            monitor.record(0, net)
+        assert monitor.recorded_epochs == []
+    partial = TrainingMonitor(probe, "0", [0], tmp_path / "partial", mean=(0.5,) * 3, std=(0.5,) * 3)
+    with pytest.raises(ValueError, match=r"\(input_size not given\)"):
+        partial.record(0, small_net(3))
+    given = TrainingMonitor(probe, "0", [0], tmp_path / "given", mean=(0.5,) * 3, std=(0.5,) * 3,
+                            input_size=(3, 32, 32), projections=None)
+    assert given.record(0, small_net(3)) and given.result.images(0).shape[-1] <= 32

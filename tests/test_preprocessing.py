@@ -251,3 +251,106 @@ def test_a_forward_with_two_inputs_says_to_wrap_it():
     model = cv.Model(PassesAlong(), input_size=(3, 16, 16))  # its signature hides it: the traced forward tells
     with pytest.raises(TypeError, match="more than one input.*missing.*mask.*Wrap it"):
         model.layers
+
+
+# -- images far outside [0, 1]: normalized twice, or 0-255 ----------------------------------------------------
+def write_folder(root, count=6, size=40, seed=0):
+    """An ImageFolder layout of random-noise PNGs (two classes)."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+def read_back_equals(model, normalized, plain, layer):
+    """Top activations of ``cv.normalized(normalized, ...)`` equal those of the images in [0, 1], ``plain``."""
+    expected = cv.top_activations(model, plain, layer, k=3, progress=False)
+    marked = cv.top_activations(model, cv.normalized(normalized, model.mean, model.std), layer, k=3, progress=False)
+    # (x - m) / s * s + m is x up to float32 rounding (~1e-7 relative); the activations then differ by ~1e-6
+    np.testing.assert_allclose(marked.values, expected.values, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(marked.indices, expected.indices)
+    return marked, expected
+
+
+def test_an_image_folder_with_normalize_is_refused_and_cv_normalized_reads_it_back(mini, tmp_path):
+    import torchvision.datasets
+
+    root = write_folder(tmp_path / "folder")
+    normalize = T.Normalize(mini.mean, mini.std)
+    plain = torchvision.datasets.ImageFolder(root, transform=T.ToTensor())
+    training = torchvision.datasets.ImageFolder(root, transform=T.Compose([T.ToTensor(), normalize]))
+    for dataset in (training, torch.utils.data.Subset(training, range(4))):
+        with pytest.raises(ValueError, match=r"normalizes its images \(Normalize.*Drop the Normalize.*"
+                                             r"cv\.normalized\(dataset, mean=\(0\.485, 0\.456, 0\.406\)"):
+            cv.top_activations(mini, dataset, "conv2", k=2, progress=False)
+    marked, expected = read_back_equals(mini, training, plain, "conv2")
+    assert np.abs(marked.crops.astype(int) - expected.crops.astype(int)).max() <= 1  # crops shown in [0, 1]
+
+
+def test_normalized_images_without_a_transform_are_refused_by_their_values(mini, world):
+    images = torch.stack([world[i] for i in range(8)])
+    normalized = mini.normalize(images)  # what a training pipeline hands on
+    assert normalized.min() < -1.5 and normalized.max() > 2
+
+    class Normalized(torch.utils.data.Dataset):  # no transform to inspect: only the values tell
+        def __len__(self):
+            return len(normalized)
+
+        def __getitem__(self, i):
+            return normalized[i], 0
+
+    for given in (normalized, Normalized()):
+        with pytest.raises(ValueError, match=r"Image 0 holds values from -[\d.]+ to [\d.]+, far outside \[0, 1\].*"
+                                             r"If they are normalized already.*cv\.normalized"):
+            cv.top_activations(mini, given, "conv1", k=2, progress=False)
+    read_back_equals(mini, normalized, images, "conv3")
+    with pytest.raises(ValueError, match="far outside"):  # the wrong statistics show too
+        cv.top_activations(mini, cv.normalized(normalized, (0.5,), (0.5,)), "conv1", progress=False)
+
+
+def test_0_255_floats_are_refused_and_uint8_is_divided(mini, world):
+    images = torch.stack([world[i] for i in range(8)])
+    for scaled in (images * 255, (images * 255).round().long()):
+        with pytest.raises(ValueError, match=r"far outside \[0, 1\].*If they are 0-255 values, divide them by 255"):
+            cv.top_activations(mini, scaled, "conv1", k=2, progress=False)
+    as_uint8 = (images * 255).round().to(torch.uint8)
+    from_uint8 = cv.top_activations(mini, as_uint8, "conv3", k=3, progress=False)
+    from_float = cv.top_activations(mini, as_uint8.float() / 255, "conv3", k=3, progress=False)
+    np.testing.assert_array_equal(from_uint8.values, from_float.values)
+
+
+def test_bicubic_resized_photos_and_its_worst_overshoot_pass(mini):
+    photos = [torch.from_numpy(np.array(cv.datasets.photo(name).convert("RGB"))).permute(2, 0, 1).float() / 255
+              for name in ("astronaut", "coffee", "chelsea")]
+    resized = [F.interpolate(p[None], size=size, mode="bicubic", antialias=True, align_corners=False)
+               for p in photos for size in ((64, 64), (700, 700))]
+    assert min(float(r.min()) for r in resized) < -0.02 and max(float(r.max()) for r in resized) > 1.05  # real edges
+    dot = torch.zeros(1, 3, 12, 12)
+    dot[..., 5:7, 5:7] = 1.0  # a bright 2x2 dot: the largest overshoot bicubic can make
+    upscaled = F.interpolate(dot, scale_factor=8, mode="bicubic", align_corners=False)
+    assert upscaled.max() > 1.4
+    for images in (*resized, [r[0] for r in resized], upscaled):
+        source = mini.image_source(images)  # accepted: a tensor, and a list read one image at a time
+        assert source.images(range(len(source))).shape == (len(source), 3, 64, 64)
+    assert torch.equal(mini.image_source(resized[0]).images([0]), resized[0])  # at the input size: as given
+
+
+@pytest.mark.parametrize("engine", ["top_activations", "deconvnet", "invert", "am_init", "filter_diagnostics",
+                                    "gallery", "monitor", "train_upconv", "accentuation"])
+def test_every_engine_refuses_images_far_outside_0_1(mini, world, engine, tmp_path):
+    images = torch.stack([world[i] for i in range(4)]) * 255
+    calls = {
+        "top_activations": lambda: cv.top_activations(mini, images, "conv1", progress=False),
+        "deconvnet": lambda: cv.deconvnet(mini, images, "conv1"),
+        "invert": lambda: cv.invert(mini, images, ["conv1"], progress=False),
+        "am_init": lambda: cv.activation_maximization(mini, "conv1", units=[0], init=images[:1], progress=False),
+        "filter_diagnostics": lambda: cv.filter_diagnostics(mini, images),
+        "gallery": lambda: cv.NeuronGallery(mini, dataset=images, layers=["conv1"]),
+        "monitor": lambda: cv.TrainingMonitor(images, "conv1", [0], tmp_path, model=mini).record(0, mini),
+        "train_upconv": lambda: cv.train_upconv(mini, "conv1", images, epochs=1, progress=False),
+        "accentuation": lambda: cv.feature_accentuation(mini, images[0], "conv1", 0, steps=1),
+    }
+    with pytest.raises(ValueError, match=r"Image 0 holds values from [\d.]+ to [\d.]+, far outside \[0, 1\].*divide them by"):
+        calls[engine]()

@@ -110,3 +110,16 @@ def test_projections_through_relu6_called_twice_equal_the_reference(lite2, layer
     after = lite2.module.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(not m._forward_hooks and not m._backward_hooks for m in lite2.module.modules())
+
+
+def test_the_gallery_offers_lite2s_convolutions_and_shows_a_block(lite2):
+    small = lite2.at_input_size(96)
+    crops = torch.utils.data.Subset(cv.datasets.PhotoCrops(96, crops_per_photo=1), range(4))
+    convs = [layer.name for layer in small.layers if isinstance(small.submodule(layer.name), torch.nn.Conv2d)]
+    assert len(convs) == 64 and small.layer(convs[0]).kind == "Conv2dStaticSamePadding"  # nn.Conv2d subclasses
+    gallery = cv.NeuronGallery(small, dataset=crops, layer="_blocks.10", k=2, page_size=4)
+    assert gallery.layer == "_blocks.10" and gallery.unit_count == 88  # a block, not a conv: offered all the same
+    assert gallery.layers == [name for name in small.layers.names if name in {*convs, "_blocks.10"}]
+    expected = cv.top_activations(small, crops, "_blocks.10", k=2, progress=False)
+    assert gallery.tiles[3]["values"] == pytest.approx(expected.values[3].tolist())
+    assert gallery.tiles[3]["image_indices"] == expected.indices[3].tolist()

@@ -1,11 +1,11 @@
-"""Fingerprints of what a result depends on: the model (architecture, weights, preprocessing) and the images.
+"""Fingerprints of what a result depends on: the model (architecture, code, weights, preprocessing) and the images.
 
 A fingerprint is a short hex digest; two inputs with the same fingerprint give the same result. Images are
 fingerprinted by content where they are in memory (tensors, arrays, PIL images), by path, size and
 modification time where they are files, and by a dataset's own ``cache_fingerprint()`` where it has one
 (:class:`~cnnvis_widgets.datasets.Broden`, :class:`~cnnvis_widgets.datasets.PhotoCrops`). A dataset that none
 of these covers has no fingerprint (``None``), and its results are not cached: a stale answer is worse than
-recomputing.
+recomputing. A model's code counts as described in :mod:`~cnnvis_widgets.cache.module_code`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .module_code import code_fingerprint
 
 CHUNK = 1 << 24  # bytes hashed at a time, so a large tensor is never copied whole
 
@@ -51,8 +53,10 @@ def file_fingerprint(path: str | os.PathLike) -> str:
 
 
 def module_fingerprint(module: torch.nn.Module) -> str:
-    """An ``nn.Module``: its architecture (repr) and every tensor of its state."""
+    """An ``nn.Module``: its architecture (repr), the code it runs, its hooks and plain settings
+    (:func:`~.module_code.code_fingerprint`), and every tensor of its state."""
     h = hashlib.sha256(repr(module).encode())
+    h.update(code_fingerprint(module).encode())
     for key, tensor in module.state_dict().items():
         h.update(key.encode())
         _hash_tensor(h, tensor)
@@ -68,14 +72,20 @@ def model_fingerprint(model) -> str:
 
 def dataset_fingerprint(images) -> str | None:
     """The fingerprint of any image collection the engines accept, or ``None`` where it cannot be known."""
-    from ..images import ImageSource
     from PIL import Image
+
+    from ..images import ImageSource
+    from ..normalization import NormalizedImages
 
     if isinstance(images, ImageSource):
         images = images._tensor if images._tensor is not None else images._items
+    if isinstance(images, NormalizedImages):
+        inner = dataset_fingerprint(images.images)
+        return None if inner is None else digest("normalized", inner, images.mean, images.std)
     own = getattr(images, "cache_fingerprint", None)
     if callable(own):
-        return digest("own", type(images).__qualname__, own())
+        value = own()
+        return None if value is None else digest("own", type(images).__qualname__, value)
     h = hashlib.sha256()
     if isinstance(images, torch.Tensor):
         _hash_tensor(h, images)

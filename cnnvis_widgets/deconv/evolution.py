@@ -34,6 +34,19 @@ from .record_format import FORMAT, FORMAT_VERSION, INDEX_NAME, Pathish, epoch_fi
 from .rules import RULES
 from .top_images import top_activations
 
+
+def _is_mini_alexnet(module: nn.Module) -> bool:
+    """Whether ``module`` has MiniAlexNet's layout (``zoo.mini_alexnet.mini_alexnet``, any of its options): a
+    Sequential of conv1..conv5 and fc6..fc8 on 3-channel input, whose fc6 fixes the 64 x 64 input size."""
+    if not isinstance(module, nn.Sequential):
+        return False
+    children = dict(module.named_children())
+    layout = [name for name in children if name.startswith(("conv", "fc"))]
+    conv1 = children.get("conv1")
+    return layout == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"] and \
+        isinstance(conv1, nn.Conv2d) and conv1.in_channels == mini.INPUT_SIZE[0]
+
+
 class TrainingRecord:
     """A recorded training run, read from its folder (see :class:`TrainingMonitor`).
 
@@ -179,9 +192,10 @@ class TrainingMonitor:
         model: a :class:`~cnnvis_widgets.Model` whose normalization, input size, resize policy, name and class
             names wrap the bare ``nn.Module`` objects given to :meth:`record` (and whose architecture
             :meth:`from_checkpoints` loads weight files into).
-        mean, std, input_size, name: the same, one by one; without them (and without ``model``) a bare module
-            is taken to be MiniAlexNet's kind: ImageNet mean/std, 64x64 input
-            (``cnnvis_widgets.zoo.mini_alexnet.MEAN/STD/INPUT_SIZE``).
+        mean, std, input_size, name: the same, one by one (they override ``model``'s). A bare module needs all
+            three of mean, std and input_size, from here or from ``model``; only MiniAlexNet's own modules
+            (``cnnvis_widgets.zoo.mini_alexnet``'s layout) are recognized without them and take its settings.
+            Recording a :class:`~cnnvis_widgets.Model` uses that model's own settings.
         batch_size: probe images per forward pass.
 
     Use :meth:`record` in a training loop, or :attr:`callback` as
@@ -221,10 +235,13 @@ class TrainingMonitor:
         self.projection_rule = projections
         self.batch_size = int(batch_size)
         self.template = model
-        self.mean = tuple(mean) if mean is not None else model.mean if model is not None else mini.MEAN
-        self.std = tuple(std) if std is not None else model.std if model is not None else mini.STD
+        # the preprocessing of bare modules: given, else the template's, else unknown (None; see _settings_for)
+        self.mean = tuple(mean) if mean is not None else model.mean if model is not None else None
+        self.std = tuple(std) if std is not None else model.std if model is not None else None
         self.input_size = tuple(input_size) if input_size is not None else \
-            model.input_size if model is not None else mini.INPUT_SIZE
+            model.input_size if model is not None else None
+        self._known = {key for key, value in (("mean", mean), ("std", std), ("input_size", input_size))
+                       if value is not None or model is not None}
         self.name = name if name is not None else model.name if model is not None else None
         self._fit = model.fit if model is not None else "squash"
         self._wrapped: Model | None = None
@@ -333,9 +350,24 @@ class TrainingMonitor:
             raise TypeError(f"record() takes a cv.Model or an nn.Module, got {type(model).__name__}.")
         if self._wrapped is None or self._wrapped.module is not model:
             classes = self.template.classes if self.template is not None else None
-            self._wrapped = Model(model, mean=self.mean, std=self.std, input_size=self.input_size,
-                                  name=self.name, classes=classes, fit=self._fit)
+            self._wrapped = Model(model, **self._settings_for(model), name=self.name, classes=classes, fit=self._fit)
         return self._wrapped
+
+    def _settings_for(self, module: nn.Module) -> dict:
+        """mean, std and input_size of a bare module: the monitor's, MiniAlexNet's for its own layout, else refused."""
+        settings = {"mean": self.mean, "std": self.std, "input_size": self.input_size}
+        missing = [key for key in settings if key not in self._known]
+        if missing and _is_mini_alexnet(module):
+            defaults = {"mean": mini.MEAN, "std": mini.STD, "input_size": mini.INPUT_SIZE}
+            settings.update({key: defaults[key] for key in missing})
+        elif missing:
+            raise ValueError(
+                f"record() got a bare {type(module).__name__}, and the monitor does not know how it preprocesses its "
+                f"input ({', '.join(missing)} not given). Pass them to the monitor, cv.TrainingMonitor(..., "
+                f"model=cv.Model(net, mean=..., std=..., input_size=(C, H, W))) or mean=, std=, input_size=, or "
+                f"record a cv.Model: monitor.record(epoch, cv.Model(net, mean=..., std=..., input_size=...)). "
+                f"Only MiniAlexNet's own modules are recognized without them.")
+        return settings
 
     def _check_units(self, model: Model) -> None:
         info = model.layer(self.layer)  # a wrong name raises, listing the valid ones

@@ -19,6 +19,7 @@ import bqplot
 import ipywidgets
 import numpy as np
 import traitlets
+from torch import nn
 
 from ..images import png_bytes
 from ..optvis.engine import activation_maximization
@@ -129,7 +130,7 @@ class AMExplorer(ipywidgets.VBox):
         if objective == "logit":
             layer = self._output_layer
         elif layer is None:
-            convs = [l.name for l in model.layers if l.kind == "Conv2d" and l.output_shape]
+            convs = [l.name for l in model.layers_of(nn.Conv2d) if l.output_shape]
             layer = convs[-1] if convs else layers[-1]
         if layer not in layers:
             model.layer(layer)  # an unknown name raises, listing the valid ones

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import anywidget
 import numpy as np
 import traitlets
+from torch import nn
 
 from ..deconv.diagnostics import FilterDiagnostics
 from ..deconv.top_images import TopActivations, top_activations
@@ -40,7 +41,8 @@ class NeuronGallery(anywidget.AnyWidget):
             given, with the unit's receptive field outlined and, where the model saw only part of it (a
             ``fit="crop"`` model), the rest dimmed and the seen region outlined. Required when ``source`` is a
             model.
-        layers: with a model, the layers offered in the picker (default: every conv layer).
+        layers: with a model, the layers offered in the picker (default: every conv layer, ``nn.Conv2d`` or a
+            subclass, and spatial max-pool, plus ``layer``).
         layer: the layer shown first.
         k: with a model, images per unit.
         projections: with a model, also compute each top image's DeconvNet projection with this rule
@@ -91,8 +93,7 @@ class NeuronGallery(anywidget.AnyWidget):
                 raise TypeError(f"am= takes AMResult objects, got {type(result).__name__}.")
             self._am[_layer_of(result)] = result
         if self._model is not None:
-            choices = list(layers) if layers else [
-                l.name for l in self._model.layers if l.kind == "Conv2d" or (l.spatial and l.kind == "MaxPool2d")]
+            choices = list(layers) if layers else _default_layers(self._model, layer)
             for name in choices:
                 self._model.layer(name)  # fail early on a wrong name, with the list
         else:
@@ -299,6 +300,16 @@ def _in_original(source: ImageSource, index: int, box) -> np.ndarray:
         return framed_picture(source.original(index), boxes, side=CONTEXT_SIDE)
     return framed_picture(source.original(index), [(seen.box, SEEN_COLOUR)] + boxes, side=CONTEXT_SIDE,
                           dim_outside=seen.box)
+
+
+def _default_layers(model: Model, layer: str | None) -> list[str]:
+    """The picker's layers when none are given: every conv layer (``nn.Conv2d`` and its subclasses) and spatial
+    max-pool, and ``layer``, the one asked to show first, wherever it lies."""
+    names = {l.name for l in model.layers_of(nn.Conv2d, nn.MaxPool2d) if l.spatial}
+    if layer is not None:
+        model.layer(layer)  # a wrong name fails here, with the list
+        names.add(layer)
+    return [name for name in model.layers.names if name in names]
 
 
 def _as_results(value, what: str) -> list:
