@@ -16,15 +16,19 @@ unit that never reaches Lucent's activation counts as a failure. The row's total
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
+import common  # noqa: I001  (first: switches the result cache off)
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import cnnvis_widgets as cv
+
+LUCENT_MISSING = ("torch-lucent is not installed, so there is no Lucent comparison. For this benchmark only: "
+                  ".venv/bin/pip install --no-deps torch-lucent==0.1.8 && .venv/bin/pip install kornia==0.5.11 "
+                  "decorator tqdm")
 
 
 def channel_means(model: cv.Model, layer: str, images: torch.Tensor, units: np.ndarray) -> np.ndarray:
@@ -98,33 +102,48 @@ def report(title: str, model: cv.Model, layer: str, units, device: str, every: i
     return ratios
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--quick", action="store_true", help="16 conv5 channels and 2 resnet18 channels")
-    parser.add_argument("--every", type=int, default=8, help="our snapshot interval in steps")
-    args = parser.parse_args()
+def lucent_installed() -> bool:
     try:
         import lucent  # noqa: F401
     except ImportError:
-        print("Lucent is not installed. For this benchmark only: .venv/bin/pip install --no-deps "
-              "torch-lucent==0.1.8 && .venv/bin/pip install kornia==0.5.11 decorator tqdm")
+        return False
+    return True
+
+
+def ratio_figures(what: str, ratios) -> list[dict]:
+    """The table's rows for one set of units: median ratio to Lucent, and the share of units at >= 3x."""
+    r = np.asarray(ratios)
+    return [common.figure(f"{what}: time to Lucent's activation, median", float(np.median(r)),
+                          "x faster than Lucent (per unit, batch shared)"),
+            common.figure(f"{what}: units at >= 3x", 100 * float((r >= 3).mean()),
+                          f"% of {len(r)} units (target >= 90); not reached: {int((r == 0).sum())}")]
+
+
+def main() -> None:
+    parser = common.make_parser(__doc__.split("\n\n")[0], "16 conv5 channels and 2 resnet18 channels")
+    parser.add_argument("--every", type=int, default=8, help="our snapshot interval in steps")
+    args = parser.parse_args()
+    common.start("bench_am", args.device)
+    if not lucent_installed():
+        print(LUCENT_MISSING)
+        common.report([], notes=["AM vs Lucent: skipped, torch-lucent is not installed (set-up: bench_am.py)"])
         return
-    print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     mini = cv.load_model("mini_alexnet", device=args.device)
     conv5 = list(range(0, 64, 4)) if args.quick else list(range(64))
     ratios = report("MiniAlexNet", mini, "conv5", conv5, args.device, args.every)
+    figures = ratio_figures(f"AM MiniAlexNet conv5, {len(conv5)} channels", ratios)
 
     import torchvision
 
     torch.manual_seed(0)
     resnet = cv.Model(torchvision.models.resnet18(weights=None).to(args.device), input_size=(3, 224, 224),
                       name="resnet18 (random weights)")
-    ratios += report("resnet18", resnet, "layer3.1", [0, 1] if args.quick else [0, 1, 2, 3], args.device,
-                     args.every)
-    r = np.array(ratios)
+    channels = [0, 1] if args.quick else [0, 1, 2, 3]
+    resnet_ratios = report("resnet18", resnet, "layer3.1", channels, args.device, args.every)
+    figures += ratio_figures(f"AM resnet18 layer3.1, {len(channels)} channels", resnet_ratios)
+    r = np.array(ratios + resnet_ratios)
     print(f"\nall units: median ratio {np.median(r):.1f}x, at >= 3x: {(r >= 3).mean():.0%} (target: >= 90%)")
-
+    common.report(figures)
 
 if __name__ == "__main__":
     main()
