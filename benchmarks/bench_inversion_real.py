@@ -34,8 +34,9 @@ def layer_row(model: cv.Model, photos: torch.Tensor, layer: str) -> tuple[torch.
     c = stride_data_weight(stride, RegularizedConfig())
     print(f"{layer:12s} {stride:6d} {c:6.0f} {np.array2string(error, precision=4):>28s} "
           f"{np.array2string(ratio, precision=2):>22s} {wall:7.0f}", flush=True)
-    what = f"inversion Lite2 {layer} (stride {stride}), {len(photos)} photos, {photos.shape[-1]} px"
-    figures = [common.figure(f"{what}: feature error", float(error.mean()), "||Phi(x) - Phi0||^2 / ||Phi0||^2"),
+    photo_count = f"{len(photos)} photo{'s' * (len(photos) > 1)}"
+    what = f"inversion Lite2 {layer} (stride {stride}), {photo_count}, {photos.shape[-1]} px"
+    figures = [common.figure(f"{what}: feature error", float(error.mean()), "squared feature distance over the photo's squared norm"),
                common.figure(f"{what}: spectral ratio", float(np.mean(ratio)), "x the photo's high frequencies"),
                common.figure(f"{what}: time", wall, "s")]
     return images[layer].cpu(), figures

@@ -61,8 +61,11 @@ def formatted(value) -> str:
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
-    lines = ["| benchmark | figure | value | unit, or relative to |", "|---|---|---|---|"]
-    lines += [f"| {name} | {f['name']} | {formatted(f['value'])} | {f['unit']} |" for name, f in rows]
+    def cells(*texts):
+        return "| " + " | ".join(text.replace("|", "\\|") for text in texts) + " |"
+
+    lines = [cells("benchmark", "figure", "value", "unit, or relative to"), "|---|---|---|---|"]
+    lines += [cells(name, f["name"], formatted(f["value"]), f["unit"]) for name, f in rows]
     return "\n".join(lines)
 
 
