@@ -7,7 +7,7 @@ TORCH   ?= torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 export CNNVIS_CACHE ?= $(CURDIR)/.cache
 
-.PHONY: setup lab test test-python test-js chromium tour clean
+.PHONY: setup lab test test-fast test-python test-js chromium tour clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ test-python: $(STAMP) chromium
 	$(PY) -m pytest -q --durations=15 tests
 
 test: test-js test-python
+
+# The inner loop: everything but the JupyterLab/Chromium and notebook tests (no browser needed).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q --durations=10 -m "not e2e and not notebook" tests
 
 clean:
 	rm -rf $(VENV) node_modules cnnvis_widgets/widgets/static .cache test-artifacts

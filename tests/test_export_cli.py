@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from browser import notebook_json
+
+pytestmark = pytest.mark.notebook  # executes notebooks in a kernel
 
 CELLS = [
     "import torch, cnnvis_widgets as cv\n"

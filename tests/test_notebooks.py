@@ -7,6 +7,8 @@ import pytest
 from browser import PIXEL_PROBE, assert_every_widget_rendered, browser_page, chromium_available, open_offline
 from cnnvis_widgets.widgets.export import execute_notebook, notebook_to_html
 
+pytestmark = pytest.mark.notebook
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
